@@ -1,0 +1,48 @@
+# The front door: `make demo` runs the whole pipeline, `make test` runs every test.
+# Both install what they need first (`make setup`), on a fresh machine too.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  := $(PY) -m stack
+STAMPS := var/stamps
+
+.PHONY: setup up down status env test demo
+
+setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb src/report_pb2.py
+
+$(STAMPS)/venv: src/requirements.txt requirements-dev.txt
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(STAMPS)/jars-%: stack/maven/%/pom.xml
+	@mkdir -p $(STAMPS)
+	mvn --quiet --batch-mode -f $< dependency:copy-dependencies
+	@touch $@
+
+$(STAMPS)/mariadb:
+	@mkdir -p $(STAMPS)
+	@command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd || { \
+	  echo "installing MariaDB from Debian's packages (needs root) ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null; }
+	@touch $@
+
+src/report_pb2.py: src/report.proto $(STAMPS)/venv
+	$(PY) -m grpc_tools.protoc -I=src/ --python_out=src/ report.proto
+
+up: setup
+	@$(STACK) up
+
+down:
+	@test -x $(PY) && $(STACK) down || true
+
+status:
+	@$(STACK) status
+
+env:
+	@$(STACK) env
+
+test: setup
+	@$(STACK) up
+	$(PY) -m pytest

@@ -1,0 +1,59 @@
+"""Settings of the pipeline, read once from the environment.
+
+The defaults are the specification's values inside its Docker containers, so `docker exec -w /src
+<PROJECT>-kafka python3 producer.py` needs no variable at all. The local stack overrides them
+(`eval "$(make -s env)"`). Only the entry points call `Settings.from_env()`; everything below
+them receives the settings as arguments.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value the pipeline cannot use."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer; set it to a whole number (default {default})") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} is below {minimum}; set it to at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str = "p7"
+    bootstrap_servers: str = "localhost:9092"
+    db_url: str = "mysql+mysqlconnector://root:abc@p7-mysql-1:3306/CS544"
+    data_url: str = "hdfs://boss:9000/data"
+    checkpoint_dir: str = "/"
+    topic: str = "temperatures"
+    partitions: int = 4
+    replication_factor: int = 1
+
+    @classmethod
+    def from_env(cls, db_host: str | None = None, env: dict[str, str] | None = None) -> "Settings":
+        """Settings from the environment.
+
+        db_host: the database host when DB_URL is unset; the specification has the producer reach
+        MySQL as `<PROJECT>-mysql-1` (the default) and the generator as `mysql`.
+        """
+        env = dict(os.environ if env is None else env)
+        project = env.get("PROJECT", cls.project)
+        host = db_host or f"{project}-mysql-1"
+        return cls(
+            project=project,
+            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
+            db_url=env.get("DB_URL", f"mysql+mysqlconnector://root:abc@{host}:3306/CS544"),
+            data_url=env.get("DATA_URL", cls.data_url).rstrip("/"),
+            checkpoint_dir=env.get("CHECKPOINT_DIR", cls.checkpoint_dir),
+            topic=env.get("TOPIC", cls.topic),
+            partitions=_int(env, "TOPIC_PARTITIONS", cls.partitions, minimum=1),
+            replication_factor=_int(env, "TOPIC_REPLICATION_FACTOR", cls.replication_factor, minimum=1),
+        )
