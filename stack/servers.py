@@ -101,12 +101,12 @@ class Server:
     def start(self) -> None:
         if self.running():
             return
-        if port_open(self.port):
-            raise StackError(f"{self.name}: port {HOST}:{self.port} is already taken by another process; "
-                             f"stop it (e.g. `ss -ltnp | grep {self.port}`) and run `make up` again")
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         self.prepare()
+        if port_open(self.port):
+            raise StackError(f"{self.name}: port {HOST}:{self.port} is already taken by another process; "
+                             f"stop it (e.g. `ss -ltnp | grep {self.port}`) and run `make up` again")
         with open(self.log_file, "ab") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name} ===\n".encode())
             log.flush()
@@ -304,24 +304,29 @@ class MariaDB(Server):
                 "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
                 *self._as_root()]
 
-    def sql(self, statement: str, password: str | None = MARIADB_PASSWORD) -> subprocess.CompletedProcess:
+    def sql(self, statement: str, password: str | None = MARIADB_PASSWORD,
+            over_tcp: bool = False) -> subprocess.CompletedProcess:
         auth = [f"-p{password}"] if password else []
-        return subprocess.run([self._binary("mariadb", "mysql"), "--no-defaults", "-uroot", *auth,
-                               f"--socket={self.socket}", "-e", statement], capture_output=True, text=True)
+        where = [f"--host={HOST}", f"--port={MARIADB_PORT}"] if over_tcp else [f"--socket={self.socket}"]
+        return subprocess.run([self._binary("mariadb", "mysql"), "--no-defaults", "-uroot", *auth, *where,
+                               "-e", statement], capture_output=True, text=True)
 
     def is_ready(self) -> bool:
         return self.sql("SELECT 1").returncode == 0 or self.sql("SELECT 1", password=None).returncode == 0
 
     def after_ready(self) -> None:
-        if self.sql("SELECT 1").returncode != 0:
-            # First start: root has no password yet. Give it the specification's, over TCP too.
-            setup = (f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{MARIADB_PASSWORD}';"
+        if self.sql("SELECT 1", over_tcp=True).returncode != 0:
+            # First start: install-db made password-less root accounts (localhost, 127.0.0.1, ::1, this
+            # host). Keep one for the socket and one for TCP, both with the specification's password.
+            setup = (f"DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@'{socket.gethostname()}';"
+                     f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{MARIADB_PASSWORD}';"
                      f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{MARIADB_PASSWORD}';"
                      "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION; FLUSH PRIVILEGES;")
-            result = self.sql(setup, password=None)
+            password = MARIADB_PASSWORD if self.sql("SELECT 1").returncode == 0 else None
+            result = self.sql(setup, password=password)
             if result.returncode != 0:
                 raise StackError(f"mariadb: setting root's password failed: {result.stderr.strip()}")
-        result = self.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}; USE {DATABASE}; {TABLE_DDL};")
+        result = self.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}; USE {DATABASE}; {TABLE_DDL};", over_tcp=True)
         if result.returncode != 0:
             raise StackError(f"mariadb: creating {DATABASE}.temperatures failed: {result.stderr.strip()}")
 

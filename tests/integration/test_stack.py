@@ -1,0 +1,191 @@
+"""The local stack's servers are real and usable: Kafka, HDFS and MariaDB through the pipeline's own clients.
+
+The last tests stop each server and start it again, so they run after the others in this file.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import hdfs_native
+import pytest
+import sqlalchemy
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, UnknownTopicOrPartitionError
+
+from stack.servers import environment  # the stack's own view of its endpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ENV = environment()
+BOOTSTRAP = ENV["KAFKA_BOOTSTRAP_SERVERS"]
+HDFS_URL = ENV["DATA_URL"].rsplit("/", 1)[0]
+
+
+def stack(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stack", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180, env=env)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def servers_up():
+    result = stack("up")
+    assert result.returncode == 0, result.stderr
+
+
+def kafka_roundtrip(topic: str) -> list[bytes]:
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    for i in range(5):
+        producer.send(topic, key=b"k", value=f"v{i}".encode()).get(timeout=30)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    partition = TopicPartition(topic, 0)
+    consumer.assign([partition])
+    consumer.seek(partition, 0)
+    values: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(values) < 5 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=1000).values():
+            values += [record.value for record in records]
+    consumer.close()
+    return values
+
+
+def test_kafka_topic_create_produce_consume_delete():
+    topic = f"stack-test-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    assert kafka_roundtrip(topic) == [f"v{i}".encode() for i in range(5)]
+    admin.delete_topics([topic])
+    deadline = time.monotonic() + 30
+    while topic in admin.list_topics() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert topic not in admin.list_topics()
+    with pytest.raises(UnknownTopicOrPartitionError):
+        admin.delete_topics([topic])
+    admin.close()
+
+
+def test_kafka_never_creates_a_topic_on_send():
+    topic = f"stack-absent-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, max_block_ms=3000)
+    with pytest.raises(KafkaError):
+        producer.send(topic, b"x").get(timeout=10)
+    producer.close()
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    assert topic not in admin.list_topics()
+    admin.close()
+
+
+def test_hdfs_write_rename_over_and_list():
+    client = hdfs_native.Client(HDFS_URL)
+    folder = f"/stack-test/{uuid.uuid4().hex[:8]}"
+    client.mkdirs(folder, create_parent=True)
+    for name, payload in (("final", b"old"), ("final.tmp", b"new contents")):
+        with client.create(f"{folder}/{name}") as out:
+            out.write(payload)
+    client.rename(f"{folder}/final.tmp", f"{folder}/final", True)
+    assert [status.path.rsplit("/", 1)[1] for status in client.list_status(folder)] == ["final"]
+    with client.read(f"{folder}/final") as reader:
+        assert reader.read() == b"new contents"
+    client.delete(folder, True)
+
+
+def test_mariadb_insert_and_select():
+    engine = sqlalchemy.create_engine(ENV["DB_URL"])
+    marker = f"Stack{uuid.uuid4().hex[:8]}"
+    with engine.connect() as conn:
+        columns = [row[0] for row in conn.execute(sqlalchemy.text("SHOW COLUMNS FROM temperatures"))]
+        assert columns == ["id", "station_id", "date", "degrees"]
+        conn.execute(sqlalchemy.text("INSERT INTO temperatures (station_id, date, degrees) "
+                                     "VALUES (:s, '2000-01-01', 1.5)"), {"s": marker})
+        conn.commit()
+        rows = conn.execute(sqlalchemy.text("SELECT date, degrees FROM temperatures WHERE station_id = :s"),
+                            {"s": marker}).all()
+        assert [(str(d), v) for d, v in rows] == [("2000-01-01", 1.5)]
+        conn.execute(sqlalchemy.text("DELETE FROM temperatures WHERE station_id = :s"), {"s": marker})
+        conn.commit()
+    engine.dispose()
+
+
+def test_status_and_env_describe_the_running_stack():
+    status = stack("status")
+    assert status.returncode == 0, status.stdout
+    for name in ("mariadb", "namenode", "datanode", "kafka"):
+        assert any(line.split()[:2] == [name, "ready"] for line in status.stdout.splitlines()), status.stdout
+    exports = stack("env").stdout.splitlines()
+    assert {line.split("=", 1)[0] for line in exports} >= {
+        "export KAFKA_BOOTSTRAP_SERVERS", "export DB_URL", "export DATA_URL", "export CHECKPOINT_DIR"}
+
+
+def test_up_twice_is_harmless_and_quick():
+    began = time.monotonic()
+    result = stack("up")
+    assert result.returncode == 0, result.stderr
+    assert "ready in" in result.stdout
+    assert time.monotonic() - began < 30
+
+
+def test_a_server_that_cannot_start_is_named_with_what_to_do(tmp_path):
+    result = stack("start", "kafka", env={**os.environ, "STACK_VAR": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.startswith("stack: the kafka jars are missing")
+    assert "make setup" in result.stderr
+
+
+def test_unknown_server_is_a_usage_error():
+    result = stack("stop", "zookeeper")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+# -- each server stopped: the client sees a clear error; started again: it works -----------------------
+
+def test_kafka_stopped_then_started():
+    assert stack("stop", "kafka").returncode == 0
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=2000, bootstrap_timeout_ms=2000)
+    assert stack("start", "kafka").returncode == 0
+    topic = f"stack-restart-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    assert len(kafka_roundtrip(topic)) == 5
+    admin.delete_topics([topic])
+    admin.close()
+
+
+def test_hdfs_datanode_and_namenode_stopped_then_started():
+    client = hdfs_native.Client(HDFS_URL)
+    assert stack("kill", "datanode").returncode == 0
+    assert stack("stop", "namenode").returncode == 0
+    with pytest.raises(Exception, match="(?i)connect|refused"):
+        list(client.list_status("/"))
+    assert stack("start", "namenode").returncode == 0
+    assert stack("start", "datanode").returncode == 0
+    folder = f"/stack-test/{uuid.uuid4().hex[:8]}"
+    client = hdfs_native.Client(HDFS_URL)
+    with client.create(f"{folder}.bin") as out:
+        out.write(b"after restart")
+    with client.read(f"{folder}.bin") as reader:
+        assert reader.read() == b"after restart"
+    client.delete(f"{folder}.bin", False)
+
+
+def test_mariadb_stopped_then_started():
+    assert stack("stop", "mariadb").returncode == 0
+    engine = sqlalchemy.create_engine(ENV["DB_URL"])
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match="Can't connect"):
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    assert stack("start", "mariadb").returncode == 0
+    engine.dispose()
+    with engine.connect() as conn:
+        assert conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM information_schema.tables "
+                                            "WHERE table_schema = 'CS544' AND table_name = 'temperatures'"
+                                            )).scalar() == 1
+    engine.dispose()
