@@ -26,6 +26,17 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to seconds, e.g. {default}") from None
+    if value < 0:
+        raise ConfigError(f"{name}={value} is negative; set it to 0 or more seconds")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     project: str = "p7"
@@ -36,6 +47,11 @@ class Settings:
     topic: str = "temperatures"
     partitions: int = 4
     replication_factor: int = 1
+    generator_delay: float = 0.1  # seconds per inserted row (AUTOGRADER_DELAY_OVERRIDE_VAL)
+    page_size: int = 1000  # rows the producer reads per query
+    idle_poll: float = 0.1  # seconds the producer waits when the table has no new row
+    startup_wait: float = 60.0  # seconds a program waits for its servers and topic before giving up
+    debug_group: str = "debug"
 
     @classmethod
     def from_env(cls, db_host: str | None = None, env: dict[str, str] | None = None) -> "Settings":
@@ -56,4 +72,25 @@ class Settings:
             topic=env.get("TOPIC", cls.topic),
             partitions=_int(env, "TOPIC_PARTITIONS", cls.partitions, minimum=1),
             replication_factor=_int(env, "TOPIC_REPLICATION_FACTOR", cls.replication_factor, minimum=1),
+            generator_delay=_float(env, "AUTOGRADER_DELAY_OVERRIDE_VAL", cls.generator_delay),
+            page_size=_int(env, "PRODUCER_PAGE_SIZE", cls.page_size, minimum=1),
+            idle_poll=_float(env, "PRODUCER_IDLE_POLL", cls.idle_poll),
+            startup_wait=_float(env, "STARTUP_WAIT_SECONDS", cls.startup_wait),
+            debug_group=env.get("DEBUG_GROUP_ID", cls.debug_group),
         )
+
+    def kafka_options(self) -> dict:
+        """Options for every kafka-python client: give up connecting after a few seconds, the caller retries."""
+        return {"bootstrap_servers": self.bootstrap_servers, "bootstrap_timeout_ms": 5000}
+
+    @property
+    def kafka_advice(self) -> str:
+        return f"is Kafka running at {self.bootstrap_servers}? (KAFKA_BOOTSTRAP_SERVERS)"
+
+    @property
+    def db_advice(self) -> str:
+        return "is the database running, and DB_URL right?"
+
+    @property
+    def storage_advice(self) -> str:
+        return f"is {self.data_url} reachable? (DATA_URL)"

@@ -1,0 +1,36 @@
+"""Print every new message of the topic as a dict, forever.
+
+Group `debug`, partitions assigned by the broker, no seek: a new group starts at the end of each
+partition, and a restarted one where it left off. One line per message, flushed, e.g.
+{'station_id': 'StationC', 'date': '2008-12-17', 'degrees': 35.2621, 'partition': 2}
+"""
+import logging
+
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+
+from weather import report
+from weather.config import Settings
+from weather.program import retry, run
+
+log = logging.getLogger("debug")
+
+
+def main():
+    settings = Settings.from_env()
+    consumer = retry(lambda: KafkaConsumer(settings.topic, **settings.kafka_options(),
+                                           group_id=settings.debug_group),
+                     "connecting to Kafka", log, (KafkaError,), settings.startup_wait,
+                     settings.kafka_advice)
+    log.info("printing new messages of topic %s (group %s)", settings.topic, settings.debug_group)
+    try:
+        for message in consumer:
+            reading = report.decode(message.value)
+            print({"station_id": reading.station_id, "date": reading.date, "degrees": round(reading.degrees, 4),
+                   "partition": message.partition}, flush=True)
+    finally:
+        consumer.close()
+
+
+if __name__ == "__main__":
+    run(main, "python3 debug.py")

@@ -1,0 +1,66 @@
+"""Print the committed data: rows and mean degrees per station.
+
+    python3 reader.py [--watch SECONDS]
+
+Reads each partition's checkpoint first, then only its batches 0..batch_id (weather/committed.py):
+never a batch that is still being written or was written but not committed. With --watch it
+prints again every SECONDS until stopped.
+"""
+import logging
+import sys
+import time
+
+import pyarrow as pa
+
+from weather import committed
+from weather.config import Settings
+from weather.checkpoint import CorruptCheckpoint
+from weather.program import FatalError, UsageError, retry, run
+from weather.storage import open_storage
+
+USAGE = "python3 reader.py [--watch SECONDS]"
+log = logging.getLogger("reader")
+
+
+def watch_interval(argv):
+    """None (print once) or the seconds between prints."""
+    if not argv:
+        return None
+    if len(argv) == 2 and argv[0] == "--watch":
+        try:
+            return float(argv[1])
+        except ValueError:
+            pass
+    raise UsageError(f"unexpected arguments {' '.join(argv)!r}")
+
+
+def summary(table: pa.Table) -> str:
+    per_station = table.group_by("station_id").aggregate([("degrees", "count"), ("degrees", "mean")])
+    lines = [f"{'station':<10} {'rows':>8} {'mean degrees':>13}"]
+    for station, rows, mean in sorted(zip(*(per_station[name].to_pylist()
+                                           for name in ("station_id", "degrees_count", "degrees_mean")))):
+        lines.append(f"{station:<10} {rows:>8} {mean:>13.4f}")
+    lines.append(f"{'total':<10} {table.num_rows:>8}")
+    return "\n".join(lines)
+
+
+def main():
+    interval = watch_interval(sys.argv[1:])
+    settings = Settings.from_env()
+    storage = open_storage(settings.data_url)
+    while True:
+        try:
+            table = retry(lambda: committed.read_committed(storage, settings.checkpoint_dir, range(settings.partitions)),
+                          "reading the committed batches", log, (OSError, RuntimeError), settings.startup_wait,
+                          settings.storage_advice)
+        except (CorruptCheckpoint, committed.MissingBatch) as error:
+            raise FatalError(str(error)) from None
+        print(summary(table), flush=True)
+        if interval is None:
+            return
+        time.sleep(interval)
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    run(main, USAGE)

@@ -1,0 +1,73 @@
+"""How every entry point logs, retries, and stops.
+
+A program ends in one of three ways: Ctrl-C or SIGTERM (exit 0, no traceback), a usage error
+(one line, exit 2), or a fatal error that names what is wrong and what to do (one line, exit 1).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from typing import Callable, TypeVar
+
+from .config import ConfigError
+
+T = TypeVar("T")
+
+FIRST_BACKOFF = 0.5  # seconds; doubled after each failure up to MAX_BACKOFF
+MAX_BACKOFF = 10.0
+
+
+class UsageError(Exception):
+    """Bad command-line arguments: exit code 2."""
+
+
+class FatalError(Exception):
+    """The program cannot go on; the message says what is wrong and what to do."""
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(main: Callable[[], None], usage: str) -> None:
+    """Run main with logging at INFO on stderr; map its ending to the exit codes above."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # kafka-python logs every lost connection at WARNING with a traceback; our retries say it in one line.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `docker stop` / kill: the same clean exit as Ctrl-C
+    name = sys.argv[0].rsplit("/", 1)[-1]
+    try:
+        main()
+    except KeyboardInterrupt:
+        logging.getLogger(name).info("stopped")
+        sys.exit(0)
+    except UsageError as error:
+        print(f"usage: {usage}: {error}", file=sys.stderr)
+        sys.exit(2)
+    except (FatalError, ConfigError) as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def retry(action: Callable[[], T], what: str, log: logging.Logger, errors: tuple[type[BaseException], ...],
+          give_up_after: float | None = None, advice: str = "") -> T:
+    """action() until it stops raising one of errors, backing off and logging each failure.
+
+    give_up_after: seconds after which a FatalError (what failed, the last error, advice) ends the
+    program; None retries forever, for servers that go away while the program runs.
+    """
+    started = time.monotonic()
+    backoff = FIRST_BACKOFF
+    while True:
+        try:
+            return action()
+        except errors as error:
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            if give_up_after is not None and time.monotonic() - started + backoff > give_up_after:
+                raise FatalError(f"{what} failed ({reason}); {advice}".rstrip("; ")) from None
+            log.warning("%s failed (%s); retrying in %.1f s", what, reason, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)

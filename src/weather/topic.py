@@ -1,0 +1,63 @@
+"""Resetting, creating and checking the topic."""
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+log = logging.getLogger(__name__)
+
+DELETE_SETTLE_SECONDS = 3  # the specification's pause: deletion takes a moment to reach every broker
+LEADER_WAIT_MS = 30_000
+
+
+class TopicMissing(RuntimeError):
+    """The topic does not exist (yet)."""
+
+
+def delete_topic(admin: KafkaAdminClient, topic: str) -> bool:
+    """Delete the topic; False when there was none."""
+    try:
+        admin.delete_topics([topic])
+    except UnknownTopicOrPartitionError:
+        return False
+    return True
+
+
+def create_topic(admin: KafkaAdminClient, topic: str, partitions: int, replication_factor: int) -> None:
+    """Create the topic and wait until every partition has a leader (until then sends fail)."""
+    deadline = time.monotonic() + LEADER_WAIT_MS / 1000
+    while True:
+        try:
+            admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": replication_factor}})
+            break
+        except TopicAlreadyExistsError:
+            # A deletion still in progress: the name frees up shortly.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    admin.wait_for_topics([topic], timeout_ms=LEADER_WAIT_MS)
+
+
+def reset_topic(admin: KafkaAdminClient, topic: str, partitions: int, replication_factor: int) -> None:
+    """The specification's start: delete any previous topic, pause only if one was deleted, create it anew."""
+    if delete_topic(admin, topic):
+        log.info("deleted topic %s; waiting %d s for the deletion to settle", topic, DELETE_SETTLE_SECONDS)
+        time.sleep(DELETE_SETTLE_SECONDS)
+    else:
+        log.info("topic %s did not exist", topic)
+    create_topic(admin, topic, partitions, replication_factor)
+    log.info("created topic %s: %d partitions, replication factor %d", topic, partitions, replication_factor)
+
+
+def partition_ids(consumer: KafkaConsumer, topic: str) -> set[int]:
+    """The topic's partitions; TopicMissing when it has none (it does not exist)."""
+    try:
+        found = consumer.partitions_for_topic(topic)
+    except KafkaError as error:
+        raise TopicMissing(f"topic {topic}: {error}") from None
+    if not found:
+        raise TopicMissing(f"topic {topic} does not exist")
+    return set(found)
