@@ -1,0 +1,59 @@
+"""Batch files: names, schema, offsets in the metadata, the temp-then-rename write (on file://)."""
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from weather import batches
+from weather.batches import OffsetRange
+from weather.storage import open_storage
+
+
+@pytest.fixture
+def storage(tmp_path):
+    folder = open_storage(f"file://{tmp_path}/data")
+    folder.ensure_folder()
+    return folder
+
+
+def a_batch(first=7):
+    return batches.build_table(["2000-01-01", "2000-01-02"], [1.5, -2.25], ["StationA", "StationB"],
+                               OffsetRange(first, first + 1))
+
+
+def test_a_batch_is_written_under_its_name_with_exactly_the_three_columns(storage, tmp_path):
+    batches.write_temp(storage, 2, 0, a_batch())
+    assert storage.names() == ["partition-2-batch-0.parquet.tmp"]
+    batches.publish(storage, 2, 0)
+    assert storage.names() == ["partition-2-batch-0.parquet"]
+    on_disk = pq.read_table(tmp_path / "data" / "partition-2-batch-0.parquet")
+    assert on_disk.schema.names == ["date", "degrees", "station_id"]
+    assert [field.type for field in on_disk.schema] == [pa.string(), pa.float64(), pa.string()]
+    assert on_disk.to_pydict() == {"date": ["2000-01-01", "2000-01-02"], "degrees": [1.5, -2.25],
+                                   "station_id": ["StationA", "StationB"]}
+
+
+def test_the_kafka_offsets_round_trip_through_the_parquet_metadata(storage):
+    batches.write_temp(storage, 0, 3, a_batch(first=41))
+    batches.publish(storage, 0, 3)
+    assert batches.read_offsets(storage, 0, 3) == OffsetRange(41, 42)
+    assert batches.read_batch(storage, 0, 3).schema.metadata is None  # batches concatenate
+
+
+def test_a_file_without_offsets_is_reported_by_name(storage):
+    storage.write(batches.batch_name(1, 0), batches.to_parquet(pa.table({"date": ["x"]})))
+    with pytest.raises(ValueError, match="partition-1-batch-0.parquet has no Kafka offsets"):
+        batches.read_offsets(storage, 1, 0)
+
+
+def test_batch_ids_lists_only_the_partitions_final_files_in_numeric_order(storage):
+    for name in ["partition-0-batch-10.parquet", "partition-0-batch-2.parquet", "partition-0-batch-3.parquet.tmp",
+                 "partition-1-batch-0.parquet", "partition-10-batch-1.parquet", "notes.txt"]:
+        storage.write(name, b"")
+    assert batches.batch_ids(storage, 0) == [2, 10]
+
+
+def test_remove_temp_files_deletes_only_that_partitions_temp_files(storage):
+    for name in ["partition-0-batch-3.parquet.tmp", "partition-0-batch-2.parquet", "partition-1-batch-0.parquet.tmp"]:
+        storage.write(name, b"")
+    assert batches.remove_temp_files(storage, 0) == ["partition-0-batch-3.parquet.tmp"]
+    assert sorted(storage.names()) == ["partition-0-batch-2.parquet", "partition-1-batch-0.parquet.tmp"]
