@@ -43,6 +43,11 @@ status:
 env:
 	@$(STACK) env
 
+# DEMO_DELAY=0.1 runs at the specification's pace; DEMO_SECONDS=20 stops by itself.
+demo: setup
+	@$(STACK) up
+	@$(PY) scripts/demo.py
+
 test: setup
 	@$(STACK) up
 	$(PY) -m pytest
