@@ -6,9 +6,10 @@ PY     := $(VENV)/bin/python
 STACK  := $(PY) -m stack
 STAMPS := var/stamps
 
-.PHONY: setup up down status env test demo
+.PHONY: setup up down status env test demo dashboard
 
-setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb src/report_pb2.py
+setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
+       src/report_pb2.py
 
 $(STAMPS)/venv: src/requirements.txt requirements-dev.txt
 	@mkdir -p $(STAMPS)
@@ -26,6 +27,20 @@ $(STAMPS)/mariadb:
 	@command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd || { \
 	  echo "installing MariaDB from Debian's packages (needs root) ..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null; }
+	@touch $@
+
+# The dashboard's chart library, pinned by package.json / package-lock.json and served from node_modules/.
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
+# The browser tests drive Debian's chromium (Playwright's own browser download does not work here).
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium from Debian's packages (needs root) ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@touch $@
 
 src/report_pb2.py: src/report.proto $(STAMPS)/venv
@@ -47,6 +62,10 @@ env:
 demo: setup
 	@$(STACK) up
 	@$(PY) scripts/demo.py
+
+# The live page over the local stack's committed data; DASHBOARD_PORT=8050 by default.
+dashboard: setup
+	@eval "$$($(STACK) env)" && cd src && ../$(PY) dashboard.py
 
 test: setup
 	@$(STACK) up

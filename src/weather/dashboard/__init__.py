@@ -1,0 +1,5 @@
+"""The live dashboard over the committed data: `python3 dashboard.py` serves it (see app.py).
+
+cache.py reads the committed batches incrementally, probes.py asks Kafka, MySQL and HDFS how
+they are, state.py puts both into the one JSON document the page shows.
+"""
