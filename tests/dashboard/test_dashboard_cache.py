@@ -1,0 +1,102 @@
+"""The dashboard's cache of committed batches (file:// storage, no server): it reads each batch once."""
+from __future__ import annotations
+
+from weather import batches, checkpoint, commit
+from weather.batches import OffsetRange
+from weather.dashboard.cache import CommittedCache
+from weather.dashboard.state import summarize
+from weather.storage import open_storage
+
+
+def commit_batches(storage, checkpoint_dir, partition, first_batch, count, rows_per_batch=3):
+    """Commit `count` batches through the consumer's own protocol; offsets continue from first_batch's."""
+    for batch_id in range(first_batch, first_batch + count):
+        first = batch_id * rows_per_batch
+        table = batches.build_table([f"2000-01-{1 + batch_id:02d}"] * rows_per_batch,
+                                    [float(first + i) for i in range(rows_per_batch)],
+                                    [f"Station{'AB'[i % 2]}" for i in range(rows_per_batch)],
+                                    OffsetRange(first, first + rows_per_batch - 1))
+        commit.commit_batch(storage, checkpoint_dir, partition, batch_id, table, first + rows_per_batch)
+
+
+def test_a_refresh_reads_only_newly_committed_batches(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    cache = CommittedCache(storage, checkpoints, range(2))
+    cache.refresh()
+    assert cache.batches_read == 0 and cache.table().num_rows == 0
+
+    commit_batches(storage, checkpoints, 0, 0, 3)
+    cache.refresh()
+    assert (cache.batches_read, cache.table().num_rows) == (3, 9)
+    commit_batches(storage, checkpoints, 0, 3, 2)
+    cache.refresh()
+    cache.refresh()
+    assert (cache.batches_read, cache.table().num_rows) == (5, 15)
+    assert cache.partitions[0].last_batch_rows == 3 and cache.partitions[1].saved is None
+
+
+def test_files_past_the_checkpoint_are_ignored(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit_batches(storage, checkpoints, 0, 0, 2)
+    storage.write(batches.batch_name(0, 2), b"half a file")  # renamed, but not checkpointed yet
+    cache = CommittedCache(storage, checkpoints, range(1))
+    cache.refresh()
+    assert (cache.batches_read, cache.table().num_rows, cache.partitions[0].error) == (2, 6, None)
+
+
+def test_a_checkpoint_going_back_drops_the_partitions_cache(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit_batches(storage, checkpoints, 0, 0, 4)
+    commit_batches(storage, checkpoints, 1, 0, 1)
+    cache = CommittedCache(storage, checkpoints, range(2))
+    cache.refresh()
+    assert cache.table().num_rows == 15
+
+    checkpoint.save(checkpoints, 0, checkpoint.Checkpoint(batch_id=1, offset=6))  # e.g. the topic was recreated
+    cache.refresh()
+    assert cache.partitions[0].table.num_rows == 6 and cache.batches_read == 5 + 2
+    assert cache.partitions[1].table.num_rows == 3  # the other partition's batches are not read again
+
+    checkpoint.checkpoint_path(checkpoints, 0).unlink()
+    cache.refresh()
+    assert cache.partitions[0].saved is None and cache.table().num_rows == 3
+
+
+def test_a_missing_or_unreadable_committed_batch_is_reported_not_raised(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit_batches(storage, checkpoints, 0, 0, 3)
+    storage.delete(batches.batch_name(0, 1))
+    checkpoint.checkpoint_path(checkpoints, 1).write_text("{not json")
+    cache = CommittedCache(storage, checkpoints, range(2))
+    cache.refresh()
+    assert cache.partitions[0].read_through == 0 and cache.table().num_rows == 3
+    assert "partition-0-batch-1.parquet is committed" in cache.partitions[0].error
+    assert "corrupt" in cache.partitions[1].error
+
+    cache.refresh(storage_reachable=False)
+    assert "storage unreachable" in cache.partitions[0].error
+
+
+def test_station_summary_and_chart_series(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit_batches(storage, checkpoints, 0, 0, 2)  # dates 2000-01-01 and -02; A gets 2 rows a day, B 1
+    cache = CommittedCache(storage, checkpoints, range(1))
+    cache.refresh()
+    stations, chart = summarize(cache.table())
+    assert stations == [
+        {"station_id": "StationA", "rows": 4, "first_date": "2000-01-01", "last_date": "2000-01-02",
+         "mean": 2.5, "min": 0.0, "max": 5.0},
+        {"station_id": "StationB", "rows": 2, "first_date": "2000-01-01", "last_date": "2000-01-02",
+         "mean": 2.5, "min": 1.0, "max": 4.0}]
+    assert chart["dates"] == ["2000-01-01", "2000-01-02"]
+    assert chart["series"] == {"StationA": [2.0, 5.0], "StationB": [1.0, 4.0]}
