@@ -1,12 +1,13 @@
 # The front door: `make demo` runs the whole pipeline, `make test` runs every test.
 # Both install what they need first (`make setup`), on a fresh machine too.
+# `make bench` (BENCH_ROWS=1000000 for the full run) measures the pipeline: see BENCHMARKS.md.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  := $(PY) -m stack
 STAMPS := var/stamps
 
-.PHONY: setup up down status env test demo dashboard
+.PHONY: setup up down status env test demo dashboard bench
 
 setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
        src/report_pb2.py
@@ -70,3 +71,19 @@ dashboard: setup
 test: setup
 	@$(STACK) up
 	$(PY) -m pytest
+
+# The benchmark's own packages (pyspark, py-spy) and the Spark peer's Kafka jars: not needed by `make test`.
+BENCH_ROWS ?= 20000
+
+$(STAMPS)/bench-venv: bench/requirements.txt $(STAMPS)/venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+$(STAMPS)/jars-spark-kafka: bench/pom.xml
+	@mkdir -p $(STAMPS)
+	mvn --quiet --batch-mode -f $< dependency:copy-dependencies
+	@touch $@
+
+bench: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-kafka
+	@$(STACK) up
+	eval "$$($(STACK) env)" && $(PY) bench/run.py --rows $(BENCH_ROWS)

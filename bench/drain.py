@@ -1,0 +1,96 @@
+"""Drains: the real producer.py moving the table into a fresh topic, the real consumer.py processes
+moving the topic into committed Parquet batches on HDFS, and the Spark peer on the same topics."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from bench.common import PYTHON, ROOT, SRC, Child, Run
+from bench.broker import TopicWatch
+from weather import checkpoint, committed
+from weather.storage import open_storage
+
+PARTITIONS = 4
+PRODUCER_READY = r"created topic"  # logged once the topic exists, just before the producer connects
+CONSUMER_READY = r"from offset"  # logged once assigned and seeked, just before the first poll
+
+
+def producer(run: Run, topic: str, name: str, count: int, timeout: float) -> dict:
+    """Start producer.py on the loaded table; rows/s from its topic being ready until all `count` are acked."""
+    child = Child([str(PYTHON), "producer.py"], run.pipeline_env(topic, name), run.local_dir / name / "producer.log")
+    try:
+        ready = child.wait_for_line(PRODUCER_READY, timeout=60)
+        watch = TopicWatch(run.bootstrap, topic, PARTITIONS)
+        done = watch.wait_total(count, timeout)
+        watch.close()
+        return {"rows_per_s": count / (done - ready), "rows_per_s_with_startup": count / (done - child.started),
+                "peak_rss_mb": child.peak_rss_mb()}
+    finally:
+        child.stop()
+
+
+def start_consumers(run: Run, topic: str, name: str) -> list[Child]:
+    env = run.pipeline_env(topic, name)
+    return [Child([str(PYTHON), "consumer.py", str(p)], env, run.local_dir / name / f"consumer-{p}.log")
+            for p in range(PARTITIONS)]
+
+
+def checkpoints(run: Run, name: str) -> dict[int, checkpoint.Checkpoint | None]:
+    folder = run.pipeline_env("", name)["CHECKPOINT_DIR"]
+    return {p: checkpoint.load(folder, p) for p in range(PARTITIONS)}
+
+
+def consumers(run: Run, topic: str, name: str, count: int, timeout: float, verify: bool) -> dict:
+    """Four consumer.py processes on a filled topic; rows/s until every checkpoint reaches its log end."""
+    watch = TopicWatch(run.bootstrap, topic, PARTITIONS)
+    ends = watch.end_offsets()
+    watch.close()
+    children = start_consumers(run, topic, name)
+    first_commit: dict[int, float] = {}
+    try:
+        ready = min(child.wait_for_line(CONSUMER_READY, timeout=60) for child in children)
+        deadline = time.monotonic() + timeout
+        while True:
+            saved = checkpoints(run, name)
+            now = time.monotonic()
+            for p, point in saved.items():
+                if point and p not in first_commit:
+                    first_commit[p] = now
+            if all(point and point.offset >= ends[p] for p, point in saved.items()):
+                break
+            if now > deadline:
+                raise RuntimeError(f"consumers did not reach the log ends {ends} in {timeout:.0f} s: {saved}")
+            time.sleep(0.02)
+        files = sum(point.batch_id + 1 for point in saved.values())
+        result = {"rows_per_s": count / (now - ready), "rows_per_s_with_startup": count / (now - children[0].started),
+                  "startup_s": [first_commit[p] - children[p].started for p in range(PARTITIONS)],
+                  "peak_rss_mb": max(child.peak_rss_mb() for child in children), "rows_per_file": count / files}
+    finally:
+        for child in children:
+            child.stop()
+    if verify:
+        storage = open_storage(run.pipeline_env(topic, name)["DATA_URL"])
+        table = committed.read_committed(storage, run.pipeline_env(topic, name)["CHECKPOINT_DIR"], range(PARTITIONS))
+        if table.num_rows != count:
+            raise RuntimeError(f"committed batches hold {table.num_rows} rows, expected {count}")
+    return result
+
+
+def spark(run: Run, topics: list[str], count: int) -> dict:
+    """The Spark peer on the given (filled) topics, one session; per-topic rows/s of the query alone."""
+    # Spark's Python workers: the venv's interpreter, importing weather.report for the decoder
+    env = dict(os.environ, PYTHONPATH=f"{SRC}:{ROOT}", PYSPARK_PYTHON=str(PYTHON))
+    log = run.local_dir / "spark.log"
+    with open(log, "w") as stderr:
+        result = subprocess.run([str(PYTHON), "-m", "bench.spark_peer", run.bootstrap, f"{run.hdfs_dir}/spark",
+                                 str(run.local_dir / "spark-checkpoints"), *topics],
+                                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"Spark peer failed (exit {result.returncode}); see {log}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for one in report["runs"]:
+        if one["rows"] != count:
+            raise RuntimeError(f"Spark committed {one['rows']} rows of {one['topic']}, expected {count}")
+    return {"startup_s": report["startup_seconds"], "rows_per_s": [count / one["seconds"] for one in report["runs"]]}

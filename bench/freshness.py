@@ -1,0 +1,136 @@
+"""Freshness: from a row's insert commit to the checkpoint that makes it visible to readers.
+
+The pipeline runs as in production (producer.py + four consumer.py on a fresh topic) while the
+bench inserts generator rows at a fixed rate, several rows per transaction when more than one is
+due, recording each row's commit time. A watcher reads each checkpoint's ctime (set by the rename
+that publishes it) every few milliseconds. Afterwards the topic is read back: each message's
+row_id header gives its partition and offset, and the first checkpoint whose offset passes it is
+the moment the row became visible.
+"""
+from __future__ import annotations
+
+import bisect
+import os
+import threading
+import time
+
+from sqlalchemy import text
+
+from bench import drain
+from bench.common import PYTHON, Child, Run, median
+from bench.database import INSERT, rows
+from bench.broker import TopicWatch, wait_topic
+from weather import checkpoint, source
+
+WATCH_INTERVAL = 0.005  # seconds between checkpoint looks: the bound on how late a visibility is seen
+WINDOWS = 3  # the run is cut in this many equal windows; each statistic is the median of the windows'
+
+
+class CheckpointWatcher(threading.Thread):
+    """Records (ctime, offset) of every checkpoint version seen, per partition."""
+
+    def __init__(self, folder: str, partitions: int) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.partitions = folder, partitions
+        self.seen: dict[int, list[tuple[float, int]]] = {p: [] for p in range(partitions)}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        last = {p: 0 for p in range(self.partitions)}
+        while not self.stopping.is_set():
+            for p in range(self.partitions):
+                path = checkpoint.checkpoint_path(self.folder, p)
+                try:
+                    changed = os.stat(path).st_ctime_ns
+                except FileNotFoundError:
+                    continue
+                if changed != last[p]:
+                    saved = checkpoint.load(self.folder, p)
+                    last[p] = changed
+                    self.seen[p].append((changed / 1e9, saved.offset))
+            time.sleep(WATCH_INTERVAL)
+
+    def offsets(self) -> dict[int, int]:
+        return {p: seen[-1][1] if seen else 0 for p, seen in self.seen.items()}
+
+
+def insert_at_rate(run: Run, rate: float, seconds: float) -> dict[int, float]:
+    """Insert generator rows (ids 1, 2, ...) at `rate` rows/s for `seconds`; {id: wall-clock commit time}."""
+    engine = source.connect(run.db_url)
+    generated = rows(int(rate * seconds))
+    committed: dict[int, float] = {}
+    started = time.monotonic()
+    with engine.connect() as connection:
+        while True:
+            due = min(int(rate * (time.monotonic() - started)) + 1, int(rate * seconds))
+            batch = [next(generated) for _ in range(due - len(committed))]
+            if batch:
+                connection.execute(INSERT, batch)
+                connection.commit()
+                at = time.time()
+                committed.update((row["id"], at) for row in batch)
+            if len(committed) >= int(rate * seconds):
+                break
+            time.sleep(max(0.0, started + (len(committed)) / rate - time.monotonic()))
+    engine.dispose()
+    return committed
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {"p50_ms": 1000 * ordered[len(ordered) // 2], "p99_ms": 1000 * ordered[int(len(ordered) * 0.99)],
+            "max_ms": 1000 * ordered[-1]}
+
+
+def measure(run: Run, rate: float, seconds: float) -> dict:
+    """Freshness at one insert rate; also the rows per Parquet file and the processes' peak RSS."""
+    name = f"fresh-{int(rate)}"
+    topic = run.topic(name)
+    env = run.pipeline_env(topic, name)
+    with source.connect(run.db_url).connect() as connection:
+        connection.execute(text("TRUNCATE TABLE temperatures"))
+        connection.commit()
+    producer = Child([str(PYTHON), "producer.py"], env, run.local_dir / name / "producer.log")
+    consumers: list[Child] = []
+    watcher = CheckpointWatcher(env["CHECKPOINT_DIR"], drain.PARTITIONS)
+    try:
+        producer.wait_for_line(drain.PRODUCER_READY, timeout=60)
+        wait_topic(run.bootstrap, topic, timeout=30)
+        consumers = drain.start_consumers(run, topic, name)
+        for consumer in consumers:
+            consumer.wait_for_line(drain.CONSUMER_READY, timeout=60)
+        watcher.start()
+        committed = insert_at_rate(run, rate, seconds)
+        watch = TopicWatch(run.bootstrap, topic, drain.PARTITIONS)
+        watch.wait_total(len(committed), timeout=60, interval=0.05)
+        ends = watch.end_offsets()
+        deadline = time.monotonic() + 60
+        while any(watcher.offsets()[p] < ends[p] for p in ends):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"checkpoints {watcher.offsets()} never reached the log ends {ends}")
+            time.sleep(0.05)
+        watcher.stopping.set()
+        watcher.join()
+        messages = watch.messages()
+        watch.close()
+        rss = {"producer_peak_rss_mb": producer.peak_rss_mb(),
+               "consumer_peak_rss_mb": max(consumer.peak_rss_mb() for consumer in consumers)}
+    finally:
+        watcher.stopping.set()
+        for child in [producer, *consumers]:
+            child.stop()
+    latency_by_id = {}
+    for message in messages:
+        row_id = int(dict(message.headers)["row_id"])
+        seen = watcher.seen[message.partition]
+        first = bisect.bisect_right([offset for _, offset in seen], message.offset)
+        latency_by_id[row_id] = seen[first][0] - committed[row_id]
+    if sorted(latency_by_id) != sorted(committed):
+        raise RuntimeError(f"{len(committed)} rows inserted but {len(latency_by_id)} distinct rows in the topic")
+    ids = sorted(latency_by_id)
+    windows = [percentiles([latency_by_id[i] for i in ids[w * len(ids) // WINDOWS:(w + 1) * len(ids) // WINDOWS]])
+               for w in range(WINDOWS)]
+    files = sum(checkpoint.load(env["CHECKPOINT_DIR"], p).batch_id + 1 for p in range(drain.PARTITIONS))
+    return {"rate": rate, "seconds": seconds, "rows": len(committed),
+            **{key: median([window[key] for window in windows]) for key in windows[0]},
+            "windows": windows, "rows_per_file": len(committed) / files, **rss}
