@@ -7,6 +7,7 @@ DASHBOARD_PORT=0 picks a free port; the URL printed on start names it.
 """
 import logging
 import os
+import signal
 
 from werkzeug.serving import make_server
 
@@ -36,6 +37,9 @@ def main():
     except OSError as error:
         raise FatalError(f"cannot listen on {HOST}:{port} ({error}); set DASHBOARD_PORT to a free port") from None
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: the page asks every 2 s
+    # The dashboard only reads, so a stop may land anywhere: Ctrl-C or SIGTERM ends serve_forever at once.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     print(f"dashboard: http://{HOST}:{server.server_port}/", flush=True)
     server.serve_forever()
 

@@ -6,7 +6,6 @@ import json
 import re
 import socket
 import urllib.request
-from pathlib import Path
 
 from weather import checkpoint, committed
 from weather.storage import open_storage
@@ -26,9 +25,9 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_dashboard(env: dict[str, str], log_dir: Path) -> tuple[Program, str]:
-    """`python3 dashboard.py` on a free port; the program and the URL it printed."""
-    program = Program("dashboard.py", [], {**env, "DASHBOARD_PORT": "0"}, log_dir)
+def start_dashboard(world: Pipeline, **env: str) -> tuple[Program, str]:
+    """`python3 dashboard.py` on a free port in the world (which stops it); the program and the URL it printed."""
+    program = world.start("dashboard.py", DASHBOARD_PORT="0", **env)
     printed = wait_for(lambda: re.search(r"dashboard: (http://127\.0\.0\.1:\d+/)", program.stdout)
                        or program.process.poll() is not None, 30, "the dashboard's URL")
     assert program.process.poll() is None, f"dashboard.py exited:\n{program.stderr}"
@@ -52,7 +51,7 @@ class LivePipeline:
         generator = world.start("weather_generator.py")
         wait_for(lambda: len(world.table_rows()) >= 300, 60, "300 generated rows")
         assert generator.stop() == 0, generator.stderr
-        self.dashboard, self.url = start_dashboard(world.env, world.log_dir)
+        self.dashboard, self.url = start_dashboard(world)
 
     def checkpoints(self) -> dict[int, checkpoint.Checkpoint | None]:
         return {p: checkpoint.load(str(self.world.checkpoint_dir), p) for p in PARTITIONS}

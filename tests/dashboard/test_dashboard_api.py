@@ -30,7 +30,7 @@ def test_the_figures_equal_the_readers_and_the_servers(live):
 
 
 def test_empty_state_waits_for_the_first_committed_batch(world):
-    _, url = start_dashboard(world.env, world.log_dir)
+    _, url = start_dashboard(world)
     state = api_state(url)
     assert [row["status"] for row in state["partitions"]] == ["waiting"] * len(PARTITIONS)
     assert {row["message"] for row in state["partitions"]} == {WAITING}
@@ -43,9 +43,9 @@ def test_unreachable_servers_are_named_and_the_rest_still_shows(world):
     # A checkpoint is there (so HDFS must be read), but every server is a closed port.
     checkpoint.save(str(world.checkpoint_dir), 0, checkpoint.Checkpoint(batch_id=2, offset=30))
     kafka, hdfs, mysql = closed_port(), closed_port(), closed_port()
-    env = {**world.env, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}", "DATA_URL": f"hdfs://127.0.0.1:{hdfs}/data",
-           "DB_URL": f"mysql+mysqlconnector://root:abc@127.0.0.1:{mysql}/CS544"}
-    dashboard, url = start_dashboard(env, world.log_dir)
+    dashboard, url = start_dashboard(world, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka}",
+                                     DATA_URL=f"hdfs://127.0.0.1:{hdfs}/data",
+                                     DB_URL=f"mysql+mysqlconnector://root:abc@127.0.0.1:{mysql}/CS544")
     state = api_state(url)
     assert {e["server"]: e["address"] for e in state["errors"]} == {
         "HDFS": f"127.0.0.1:{hdfs}", "Kafka": f"127.0.0.1:{kafka}", "MySQL": f"127.0.0.1:{mysql}/CS544"}

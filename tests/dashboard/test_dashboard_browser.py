@@ -48,7 +48,7 @@ def test_the_page_shows_the_committed_data_and_follows_new_batches(live, page):
 
 
 def test_the_page_says_it_waits_for_the_first_batch(world, page):
-    _, url = start_dashboard(world.env, world.log_dir)
+    _, url = start_dashboard(world)
     page.goto(url)
     notes = page.locator("#partitions tbody tr td.note")
     wait_for(lambda: notes.all_inner_texts() == [WAITING] * len(PARTITIONS), 30, "the waiting notes")
@@ -58,9 +58,9 @@ def test_the_page_says_it_waits_for_the_first_batch(world, page):
 
 def test_the_page_names_stopped_servers_and_its_own_absence(world, page):
     kafka, hdfs, mysql = closed_port(), closed_port(), closed_port()
-    env = {**world.env, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}", "DATA_URL": f"hdfs://127.0.0.1:{hdfs}/data",
-           "DB_URL": f"mysql+mysqlconnector://root:abc@127.0.0.1:{mysql}/CS544"}
-    dashboard, url = start_dashboard(env, world.log_dir)
+    dashboard, url = start_dashboard(world, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka}",
+                                     DATA_URL=f"hdfs://127.0.0.1:{hdfs}/data",
+                                     DB_URL=f"mysql+mysqlconnector://root:abc@127.0.0.1:{mysql}/CS544")
     page.goto(url)
     banners = page.locator("#banners .banner")
     wait_for(lambda: banners.count() == 3, 30, "three banners")
@@ -70,7 +70,7 @@ def test_the_page_names_stopped_servers_and_its_own_absence(world, page):
     assert page.locator("#partitions tbody tr").count() == len(PARTITIONS)  # the page is not blank
     page.screenshot(path=ARTIFACTS / "dashboard-servers-down.png", full_page=True)
 
-    dashboard.stop()
+    assert dashboard.stop() == 0, dashboard.stderr  # SIGTERM: a clean exit
     wait_for(lambda: "dashboard server is not answering" in " ".join(banners.all_inner_texts()), 30,
              "the banner saying the dashboard stopped")
     assert page.locator("#partitions tbody tr").count() == len(PARTITIONS)  # the last figures stay
