@@ -5,6 +5,7 @@ producer and one consumer per partition as subprocesses with the stack's environ
 in var/log/demo-*.log. Every 2 s it prints rows in the table, messages per partition, committed
 batches and rows per partition, and the lag. Ctrl-C (or DEMO_SECONDS elapsed) stops the generator,
 lets the pipeline drain, stops the other programs with SIGTERM and prints what reader.py reads.
+The dashboard (src/dashboard.py) runs alongside; its URL is printed first (DASHBOARD_PORT, default 8050).
 
     DEMO_DELAY    seconds per generated row (default 0.01; the specification's pace is 0.1)
     DEMO_SECONDS  stop by itself after this many seconds (default: run until Ctrl-C)
@@ -130,6 +131,8 @@ def main() -> int:
     start_afresh(settings, engine)
 
     programs = Programs(env)
+    programs.start("dashboard.py")  # the live page over the committed data, from the first batch on
+    print(f"dashboard: http://127.0.0.1:{env.get('DASHBOARD_PORT', '8050')}/", flush=True)
     programs.start("weather_generator.py")
     programs.start("producer.py")
     probe = KafkaConsumer(**settings.kafka_options())
@@ -154,7 +157,7 @@ def main() -> int:
     drain_until = time.monotonic() + DRAIN_SECONDS
     while not progress.report(time.monotonic() - began) and time.monotonic() < drain_until:
         time.sleep(1)
-    programs.stop("producer", *consumers)
+    programs.stop("producer", *consumers, "dashboard")
     print("committed data (eval \"$(make -s env)\" && .venv/bin/python src/reader.py):", flush=True)
     subprocess.run([sys.executable, "reader.py"], cwd=SRC, env=env)
     return 1 if any(code for code in (p.returncode for p in programs.running.values())) else 0
