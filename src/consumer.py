@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 from weather import batches, checkpoint, commit, report, topic
 from weather.batches import OffsetRange
 from weather.config import Settings
-from weather.program import FatalError, UsageError, retry, run
+from weather.program import FatalError, UsageError, retry, run, running
 from weather.storage import open_storage
 
 USAGE = "python3 consumer.py <partition_number>"
@@ -95,7 +95,7 @@ def main():
     committed_rows = 0
     next_report = time.monotonic() + REPORT_EVERY
     try:
-        while True:
+        while running():
             if time.monotonic() >= next_report:
                 log.info("partition %d: %d batches committed, %d rows since start, next offset %d",
                          partition, batch_id, committed_rows, consumer.position(tp))

@@ -11,9 +11,10 @@ from kafka.errors import KafkaError
 
 from weather import report
 from weather.config import Settings
-from weather.program import retry, run
+from weather.program import retry, run, running
 
 log = logging.getLogger("debug")
+POLL_MS = 500  # how long a stop request may wait
 
 
 def main():
@@ -24,10 +25,12 @@ def main():
                      settings.kafka_advice)
     log.info("printing new messages of topic %s (group %s)", settings.topic, settings.debug_group)
     try:
-        for message in consumer:
-            reading = report.decode(message.value)
-            print({"station_id": reading.station_id, "date": reading.date, "degrees": round(reading.degrees, 4),
-                   "partition": message.partition}, flush=True)
+        while running():
+            for messages in consumer.poll(timeout_ms=POLL_MS).values():
+                for message in messages:
+                    reading = report.decode(message.value)
+                    print({"station_id": reading.station_id, "date": reading.date,
+                           "degrees": round(reading.degrees, 4), "partition": message.partition}, flush=True)
     finally:
         consumer.close()
 

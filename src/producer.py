@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from weather import report, source, topic
 from weather.config import Settings
-from weather.program import retry, run
+from weather.program import pause, retry, run, running
 
 log = logging.getLogger("producer")
 SEND_TIMEOUT = 60  # seconds to wait for a page's acknowledgements before sending it again
@@ -52,7 +52,7 @@ def main():
     sent = 0
     next_report = time.monotonic()
     try:
-        while True:
+        while running():
             if rows:
                 retry(lambda: send_page(producer, settings.topic, rows),
                       f"sending rows {rows[0].id}..{rows[-1].id}", log, (KafkaError,))
@@ -62,7 +62,7 @@ def main():
                 log.info("%d rows sent, up to id %d", sent, last_id)
                 next_report = time.monotonic() + REPORT_EVERY
             if len(rows) < settings.page_size:
-                time.sleep(settings.idle_poll)  # caught up with the table
+                pause(settings.idle_poll)  # caught up with the table
             rows = retry(next_page, "reading the table", log, (OperationalError,))
     finally:
         producer.close(timeout=5)

@@ -8,14 +8,13 @@ prints again every SECONDS until stopped.
 """
 import logging
 import sys
-import time
 
 import pyarrow as pa
 
 from weather import committed
 from weather.config import Settings
 from weather.checkpoint import CorruptCheckpoint
-from weather.program import FatalError, UsageError, retry, run
+from weather.program import FatalError, UsageError, pause, retry, run, running
 from weather.storage import open_storage
 
 USAGE = "python3 reader.py [--watch SECONDS]"
@@ -48,7 +47,7 @@ def main():
     interval = watch_interval(sys.argv[1:])
     settings = Settings.from_env()
     storage = open_storage(settings.data_url)
-    while True:
+    while running():
         try:
             table = retry(lambda: committed.read_committed(storage, settings.checkpoint_dir, range(settings.partitions)),
                           "reading the committed batches", log, (OSError, RuntimeError), settings.startup_wait,
@@ -58,7 +57,7 @@ def main():
         print(summary(table), flush=True)
         if interval is None:
             return
-        time.sleep(interval)
+        pause(interval)
         print(flush=True)
 
 

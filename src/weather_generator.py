@@ -9,13 +9,12 @@ import datetime
 import itertools
 import logging
 import random
-import time
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from weather.config import Settings
-from weather.program import retry, run
+from weather.program import pause, retry, run, running
 from weather.source import connect
 
 random.seed(544)
@@ -45,6 +44,8 @@ def main():
     engine = connect(settings.db_url)
     log.info("inserting one row every %.3f s into %s", settings.generator_delay, engine.url.render_as_string())
     for count, (station_id, date, degrees) in enumerate(readings(), start=1):
+        if not running():
+            break
         def insert():
             with engine.connect() as connection:
                 connection.execute(INSERT, {"station_id": station_id, "date": date, "degrees": degrees})
@@ -55,7 +56,7 @@ def main():
               advice=settings.db_advice)
         if count % 1000 == 0:
             log.info("%d rows inserted, up to %s", count, date)
-        time.sleep(settings.generator_delay)
+        pause(settings.generator_delay)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 A program ends in one of three ways: Ctrl-C or SIGTERM (exit 0, no traceback), a usage error
 (one line, exit 2), or a fatal error that names what is wrong and what to do (one line, exit 1).
+
+Ctrl-C and SIGTERM only ask the program to stop: its loop checks `running()` between steps, so a
+signal never lands in the middle of a library call (a pooled connection's rollback, a file write).
+A second signal interrupts at once.
 """
 from __future__ import annotations
 
 import logging
 import signal
 import sys
+import threading
 import time
 from typing import Callable, TypeVar
 
@@ -27,8 +32,27 @@ class FatalError(Exception):
     """The program cannot go on; the message says what is wrong and what to do."""
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class Stopped(Exception):
+    """A stop was asked for while the program was waiting to retry."""
+
+
+_stop_asked = threading.Event()
+
+
+def running() -> bool:
+    """False once Ctrl-C or SIGTERM has asked the program to stop."""
+    return not _stop_asked.is_set()
+
+
+def pause(seconds: float) -> None:
+    """Sleep, but wake up as soon as a stop is asked for."""
+    _stop_asked.wait(seconds)
+
+
+def _ask_to_stop(signum, frame):
+    if _stop_asked.is_set():
+        raise KeyboardInterrupt
+    _stop_asked.set()
 
 
 def run(main: Callable[[], None], usage: str) -> None:
@@ -37,19 +61,21 @@ def run(main: Callable[[], None], usage: str) -> None:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # kafka-python logs every lost connection at WARNING with a traceback; our retries say it in one line.
     logging.getLogger("kafka").setLevel(logging.ERROR)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # `docker stop` / kill: the same clean exit as Ctrl-C
+    signal.signal(signal.SIGINT, _ask_to_stop)
+    signal.signal(signal.SIGTERM, _ask_to_stop)  # `docker stop` / kill: the same clean exit as Ctrl-C
     name = sys.argv[0].rsplit("/", 1)[-1]
     try:
         main()
-    except KeyboardInterrupt:
-        logging.getLogger(name).info("stopped")
-        sys.exit(0)
+    except (Stopped, KeyboardInterrupt):
+        pass
     except UsageError as error:
         print(f"usage: {usage}: {error}", file=sys.stderr)
         sys.exit(2)
     except (FatalError, ConfigError) as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         sys.exit(1)
+    if not running():
+        logging.getLogger(name).info("stopped")
 
 
 def retry(action: Callable[[], T], what: str, log: logging.Logger, errors: tuple[type[BaseException], ...],
@@ -57,7 +83,8 @@ def retry(action: Callable[[], T], what: str, log: logging.Logger, errors: tuple
     """action() until it stops raising one of errors, backing off and logging each failure.
 
     give_up_after: seconds after which a FatalError (what failed, the last error, advice) ends the
-    program; None retries forever, for servers that go away while the program runs.
+    program; None retries forever, for servers that go away while the program runs. Stopped when
+    the program is asked to stop while waiting.
     """
     started = time.monotonic()
     backoff = FIRST_BACKOFF
@@ -69,5 +96,7 @@ def retry(action: Callable[[], T], what: str, log: logging.Logger, errors: tuple
             if give_up_after is not None and time.monotonic() - started + backoff > give_up_after:
                 raise FatalError(f"{what} failed ({reason}); {advice}".rstrip("; ")) from None
             log.warning("%s failed (%s); retrying in %.1f s", what, reason, backoff)
-            time.sleep(backoff)
+            pause(backoff)
+            if not running():
+                raise Stopped from None
             backoff = min(backoff * 2, MAX_BACKOFF)
