@@ -12,7 +12,8 @@ from dashboard_world import CHROMIUM, CHROMIUM_ARGS, LivePipeline
 from world import Pipeline
 
 
-@pytest.fixture(scope="session")
+# Per module: a session-long pipeline would outlive the stack tests, which restart every server.
+@pytest.fixture(scope="module")
 def live(stack_env, tmp_path_factory) -> LivePipeline:
     world = Pipeline(stack_env, tmp_path_factory.mktemp("dashboard-live"))
     try:
