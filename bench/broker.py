@@ -8,7 +8,7 @@ import subprocess
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import UnknownTopicOrPartitionError
 
-from bench.common import KAFKA_JARS, wait_until
+from bench.common import KAFKA_JARS, wait_for_count, wait_until
 from bench.database import rows
 from weather import report
 
@@ -28,7 +28,7 @@ class TopicWatch:
 
     def wait_total(self, count: int, timeout: float, interval: float = 0.02) -> float:
         """Monotonic time at which every partition together holds `count` acknowledged messages."""
-        return wait_until(lambda: self.total() >= count, timeout, interval, f"{count} messages in the topic")
+        return wait_for_count(self.total, count, timeout, interval, "acknowledged messages in the topic")
 
     def messages(self) -> list:
         """Every message of the topic, partition by partition (for mapping row ids to offsets)."""

@@ -85,7 +85,7 @@ class Child:
                                         text=True)
         self.lines: list[tuple[float, str]] = []
         self._changed = threading.Condition()
-        self._log = open(log_path, "w")
+        self._log = open(log_path, "w", buffering=1)  # line-buffered: a stuck run's log is readable
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -136,6 +136,9 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+STALL_SECONDS = 60  # no progress for this long: a server is down (the stack is shared), fail instead of hanging
+
+
 def wait_until(condition, timeout: float, interval: float, what: str) -> float:
     """Poll condition() until true; the monotonic time it was first seen true."""
     deadline = time.monotonic() + timeout
@@ -144,4 +147,21 @@ def wait_until(condition, timeout: float, interval: float, what: str) -> float:
             return time.monotonic()
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_for_count(count_now, target: int, timeout: float, interval: float, what: str) -> float:
+    """Poll count_now() until it reaches target; the monotonic time it did. Fails after STALL_SECONDS
+    without any increase as well as after timeout."""
+    deadline = time.monotonic() + timeout
+    last, last_change = -1, time.monotonic()
+    while True:
+        count, now = count_now(), time.monotonic()
+        if count >= target:
+            return now
+        if count != last:
+            last, last_change = count, now
+        if now > deadline or now - last_change > STALL_SECONDS:
+            raise RuntimeError(f"{what}: {count} of {target} after {now - last_change:.0f} s without progress "
+                               f"(timeout {timeout:.0f} s); are all servers up? (make status)")
         time.sleep(interval)

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from bench.common import PYTHON, ROOT, SRC, Child, Run
+from bench.common import PYTHON, ROOT, SRC, Child, Run, wait_for_count
 from bench.broker import TopicWatch
 from weather import checkpoint, committed
 from weather.storage import open_storage
@@ -49,20 +49,19 @@ def consumers(run: Run, topic: str, name: str, count: int, timeout: float, verif
     watch.close()
     children = start_consumers(run, topic, name)
     first_commit: dict[int, float] = {}
+
+    def committed_offsets() -> int:
+        """Rows committed so far over all partitions; notes each partition's first commit."""
+        saved = checkpoints(run, name)
+        for p, point in saved.items():
+            if point and p not in first_commit:
+                first_commit[p] = time.monotonic()
+        return sum(min(point.offset, ends[p]) for p, point in saved.items() if point)
+
     try:
         ready = min(child.wait_for_line(CONSUMER_READY, timeout=60) for child in children)
-        deadline = time.monotonic() + timeout
-        while True:
-            saved = checkpoints(run, name)
-            now = time.monotonic()
-            for p, point in saved.items():
-                if point and p not in first_commit:
-                    first_commit[p] = now
-            if all(point and point.offset >= ends[p] for p, point in saved.items()):
-                break
-            if now > deadline:
-                raise RuntimeError(f"consumers did not reach the log ends {ends} in {timeout:.0f} s: {saved}")
-            time.sleep(0.02)
+        now = wait_for_count(committed_offsets, sum(ends.values()), timeout, 0.02, "rows committed by the consumers")
+        saved = checkpoints(run, name)
         files = sum(point.batch_id + 1 for point in saved.values())
         result = {"rows_per_s": count / (now - ready), "rows_per_s_with_startup": count / (now - children[0].started),
                   "startup_s": [first_commit[p] - children[p].started for p in range(PARTITIONS)],
