@@ -95,10 +95,10 @@ class Pipeline:
                         "/CS544?", f"/{self.database}?"), "AUTOGRADER_DELAY_OVERRIDE_VAL": "0.005",
                     "DEBUG_GROUP_ID": f"debug-{tag}", "STARTUP_WAIT_SECONDS": "30"}
         self.env.pop("CONSUMER_CRASH_AT", None)
-        self.server = sqlalchemy.create_engine(server_url)
+        self.server = sqlalchemy.create_engine(server_url, pool_pre_ping=True)
         with self.server.connect() as connection:
             connection.execute(sqlalchemy.text(f"CREATE DATABASE {self.database}"))
-        self.engine = sqlalchemy.create_engine(self.env["DB_URL"])
+        self.engine = sqlalchemy.create_engine(self.env["DB_URL"], pool_pre_ping=True)
         with self.engine.begin() as connection:
             connection.execute(sqlalchemy.text(TABLE_DDL))
         self.programs: list[Program] = []
