@@ -1,72 +1,85 @@
 """Stream the `temperatures` table into the Kafka topic, forever.
 
-Starts the topic afresh (delete, pause 3 s if one was deleted, create with TOPIC_PARTITIONS
-partitions), then pages through the table by increasing id. Each row becomes one message: key the
-station id, value a serialized Report, header `row_id` the row's id. last_id advances only after
-every send of a page is acknowledged by all in-sync replicas, so no row read is ever lost.
+    python3 producer.py [--resume]
+
+By default it starts the topic afresh (delete, pause 3 s if one was deleted, create with
+TOPIC_PARTITIONS partitions). With --resume (or PRODUCER_RESUME=1) it keeps the topic, creating it
+only if missing, and continues after the rows it already holds (weather/resume.py). Then it pages
+through the table by increasing id. Each row becomes one message: key the station id, value a
+serialized Report, header `row_id` the row's id. A page is sent only up to an id that may still
+commit (weather/gaps.py), and last_id advances only once every send of the page is acknowledged
+by all in-sync replicas, so no row read is ever lost; a failed send is followed by a re-read of
+what arrived, so none is doubled (weather/delivery.py).
 """
 import logging
+import sys
 import time
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
-from sqlalchemy.exc import OperationalError
 
-from weather import report, source, topic
+from weather import resume, source, topic
 from weather.config import Settings
-from weather.program import pause, retry, run, running
+from weather.delivery import Delivery
+from weather.gaps import GapGuard
+from weather.program import UsageError, pause, retry, run, running
 
-log = logging.getLogger("producer")
-SEND_TIMEOUT = 60  # seconds to wait for a page's acknowledgements before sending it again
+USAGE = "python3 producer.py [--resume]"
 REPORT_EVERY = 10  # seconds between progress lines
+log = logging.getLogger("producer")
 
 
-def send_page(producer, topic_name, rows):
-    futures = [producer.send(topic_name, key=row.station_id.encode(),
-                             value=report.encode(row.station_id, row.date, row.degrees),
-                             headers=[("row_id", str(row.id).encode())])
-               for row in rows]
-    producer.flush(timeout=SEND_TIMEOUT)
-    for future in futures:
-        future.get(timeout=SEND_TIMEOUT)  # raises the send's error, if any
+def resume_argument(argv):
+    extra = [arg for arg in argv[1:] if arg != "--resume"]
+    if extra:
+        raise UsageError(f"unknown argument {extra[0]!r}; the only option is --resume")
+    return "--resume" in argv[1:]
+
+
+def prepare_topic(settings, resume_mode):
+    admin = retry(lambda: KafkaAdminClient(**settings.kafka_options(), client_id="producer"),
+                  "connecting to Kafka", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
+    prepare = topic.ensure_topic if resume_mode else topic.reset_topic
+    retry(lambda: prepare(admin, settings.topic, settings.partitions, settings.replication_factor),
+          f"preparing topic {settings.topic}", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
+    admin.close()
 
 
 def main():
+    resume_mode = resume_argument(sys.argv)
     settings = Settings.from_env()
-    admin = retry(lambda: KafkaAdminClient(**settings.kafka_options(), client_id="producer"),
-                  "connecting to Kafka", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
-    retry(lambda: topic.reset_topic(admin, settings.topic, settings.partitions, settings.replication_factor),
-          f"resetting topic {settings.topic}", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
-    admin.close()
-    producer = retry(lambda: KafkaProducer(**settings.kafka_options(), retries=10, acks="all"),
-                     "connecting to Kafka", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
+    resume_mode = resume_mode or settings.resume
+    prepare_topic(settings, resume_mode)
+    delivery = Delivery(settings, log)
+    tails = delivery.start()
+    last_id = resume.resume_point(tails)
+    if resume_mode:
+        log.info("resuming: the partitions' last row ids are %s; reading the table after id %d", tails, last_id)
     engine = source.connect(settings.db_url)
 
     def next_page():
-        with engine.connect() as connection:  # pooled; a connection broken by a restart is replaced
+        with source.fatal_if_unusable(), engine.connect() as connection:  # pooled; replaced after a restart
             return source.read_page(connection, last_id, settings.page_size)
 
-    last_id = 0
-    rows = retry(next_page, "reading the table", log, (OperationalError,), settings.startup_wait,
-                 settings.db_advice)
+    rows = retry(next_page, "reading the table", log, source.UNAVAILABLE, settings.startup_wait, settings.db_advice)
+    guard = GapGuard(settings.gap_grace, log)
     sent = 0
     next_report = time.monotonic()
     try:
         while running():
-            if rows:
-                retry(lambda: send_page(producer, settings.topic, rows),
-                      f"sending rows {rows[0].id}..{rows[-1].id}", log, (KafkaError,))
-                last_id = rows[-1].id
-                sent += len(rows)
+            ready = guard.ready(last_id, rows)
+            if ready:
+                sent += delivery.send(ready)
+                last_id = ready[-1].id
             if time.monotonic() >= next_report:
                 log.info("%d rows sent, up to id %d", sent, last_id)
                 next_report = time.monotonic() + REPORT_EVERY
-            if len(rows) < settings.page_size:
-                pause(settings.idle_poll)  # caught up with the table
-            rows = retry(next_page, "reading the table", log, (OperationalError,))
+            if len(ready) < settings.page_size:
+                pause(settings.idle_poll)  # caught up with the table, or waiting for a missing id
+            rows = retry(next_page, "reading the table", log, source.UNAVAILABLE)
     finally:
-        producer.close(timeout=5)
+        delivery.close()
 
 
 if __name__ == "__main__":
-    run(main, "python3 producer.py")
+    run(main, USAGE)

@@ -37,6 +37,17 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value; set it to 1 or 0")
+
+
 @dataclass(frozen=True)
 class Settings:
     project: str = "p7"
@@ -50,6 +61,8 @@ class Settings:
     generator_delay: float = 0.1  # seconds per inserted row (AUTOGRADER_DELAY_OVERRIDE_VAL)
     page_size: int = 1000  # rows the producer reads per query
     idle_poll: float = 0.1  # seconds the producer waits when the table has no new row
+    resume: bool = False  # the producer keeps the topic and continues from what it holds (PRODUCER_RESUME)
+    gap_grace: float = 5.0  # seconds the producer waits for a missing id before passing it
     startup_wait: float = 60.0  # seconds a program waits for its servers and topic before giving up
     debug_group: str = "debug"
 
@@ -75,6 +88,8 @@ class Settings:
             generator_delay=_float(env, "AUTOGRADER_DELAY_OVERRIDE_VAL", cls.generator_delay),
             page_size=_int(env, "PRODUCER_PAGE_SIZE", cls.page_size, minimum=1),
             idle_poll=_float(env, "PRODUCER_IDLE_POLL", cls.idle_poll),
+            resume=_bool(env, "PRODUCER_RESUME", cls.resume),
+            gap_grace=_float(env, "PRODUCER_GAP_GRACE_SECONDS", cls.gap_grace),
             startup_wait=_float(env, "STARTUP_WAIT_SECONDS", cls.startup_wait),
             debug_group=env.get("DEBUG_GROUP_ID", cls.debug_group),
         )

@@ -52,6 +52,16 @@ def reset_topic(admin: KafkaAdminClient, topic: str, partitions: int, replicatio
     log.info("created topic %s: %d partitions, replication factor %d", topic, partitions, replication_factor)
 
 
+def ensure_topic(admin: KafkaAdminClient, topic: str, partitions: int, replication_factor: int) -> None:
+    """Resume mode's start: keep the topic and what it holds; create it only when it is missing."""
+    if topic in admin.list_topics():
+        admin.wait_for_topics([topic], timeout_ms=LEADER_WAIT_MS)
+        log.info("kept topic %s and its messages", topic)
+        return
+    create_topic(admin, topic, partitions, replication_factor)
+    log.info("created topic %s: %d partitions, replication factor %d", topic, partitions, replication_factor)
+
+
 def partition_ids(consumer: KafkaConsumer, topic: str) -> set[int]:
     """The topic's partitions; TopicMissing when it has none (it does not exist)."""
     try:

@@ -1,0 +1,105 @@
+"""Sending pages of rows to the topic so that each row lands exactly once, even when a send fails.
+
+A page whose sends failed (after the client's own retries) may still have partly arrived: a
+broker can write a batch and die before acknowledging it. Sending the page again would duplicate
+that part, so after a failure the producer is replaced (no old send may still be in flight), each
+partition's tail is read again (weather/resume.py) and only the rows Kafka does not hold are sent.
+"""
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from . import report, resume
+from .config import Settings
+from .program import retry
+
+# Bounds on how long one send may stay unresolved, so a failed page is known as failed in seconds
+# (the defaults keep a send pending for two minutes while the broker is down).
+DELIVERY_TIMEOUT_MS = 30_000
+REQUEST_TIMEOUT_MS = 10_000
+MAX_BLOCK_MS = 10_000
+
+
+class Delivery:
+    def __init__(self, settings: Settings, log: logging.Logger) -> None:
+        self.settings = settings
+        self.log = log
+        self.producer: KafkaProducer | None = None
+        self.tails: dict[int, int] = {}  # partition -> highest row id it is known to hold
+        self.failed = False  # the last attempt failed: Kafka may hold part of it
+
+    def _connect(self) -> KafkaProducer:
+        # The specification's settings (retries=10, acks='all') plus idempotence: a batch the client
+        # retries after a lost acknowledgement is written once, and in order.
+        return KafkaProducer(**self.settings.kafka_options(), client_id="producer", retries=10, acks="all",
+                             enable_idempotence=True, delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+                             request_timeout_ms=REQUEST_TIMEOUT_MS, max_block_ms=MAX_BLOCK_MS)
+
+    def _read_tails(self) -> dict[int, int]:
+        consumer = KafkaConsumer(**self.settings.kafka_options(), enable_auto_commit=False, group_id=None)
+        try:
+            return resume.read_tails(consumer, self.settings.topic)
+        finally:
+            consumer.close()
+
+    def start(self) -> dict[int, int]:
+        """Connect and read each partition's tail (startup: gives up after STARTUP_WAIT_SECONDS)."""
+        wait, advice = self.settings.startup_wait, self.settings.kafka_advice
+        self.producer = retry(self._connect, "connecting to Kafka", self.log, (KafkaError,), wait, advice)
+        self.tails = retry(self._read_tails, f"reading the last row ids of topic {self.settings.topic}", self.log,
+                           (KafkaError,), wait, advice)
+        return dict(self.tails)
+
+    def send(self, rows: list) -> int:
+        """Send the rows Kafka does not hold yet, retrying until all are acknowledged; how many were sent."""
+        return retry(lambda: self._attempt(rows), f"sending rows {rows[0].id}..{rows[-1].id}", self.log,
+                     (KafkaError,))
+
+    def _attempt(self, rows: list) -> int:
+        if self.failed:
+            self.close()
+            self.producer = self._connect()
+            self.tails = self._read_tails()
+            self.failed = False
+            arrived = len(rows) - len(resume.unsent(rows, self.tails))
+            self.log.info("re-read the partitions' tails: %d of rows %d..%d had arrived; sending the rest",
+                          arrived, rows[0].id, rows[-1].id)
+        todo = resume.unsent(rows, self.tails)
+        try:
+            self._send_all(todo)
+        except KafkaError:
+            self.failed = True
+            raise
+        for row in todo:
+            partition = resume.partition_for(row.station_id.encode(), len(self.tails))
+            self.tails[partition] = max(self.tails[partition], row.id)
+        return len(todo)
+
+    def _send_all(self, rows: list) -> None:
+        """Send and wait for every acknowledgement; on failure, wait for every send made so far first,
+        so none is still in flight when the tails are read again."""
+        futures, failure = [], None
+        try:
+            for row in rows:
+                key = row.station_id.encode()
+                futures.append(self.producer.send(
+                    self.settings.topic, key=key, value=report.encode(row.station_id, row.date, row.degrees),
+                    headers=[(resume.HEADER, str(row.id).encode())],
+                    partition=resume.partition_for(key, len(self.tails))))
+        except KafkaError as error:
+            failure = error
+        for future in futures:
+            try:
+                future.get(timeout=DELIVERY_TIMEOUT_MS / 1000 + 10)
+            except KafkaError as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        if self.producer is not None:
+            producer, self.producer = self.producer, None
+            producer.close(timeout=5)
