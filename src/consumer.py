@@ -1,97 +1,122 @@
 """Write one partition of the topic to Parquet files, one file per polled batch, forever.
 
-    python3 consumer.py N
+    python3 consumer.py N [--recover]
 
 Assigns partition N by hand and seeks to the offset in its checkpoint (`<CHECKPOINT_DIR>/
 partition-N.json`), or to 0 without one. Every non-empty batch becomes `<DATA_URL>/partition-N-
 batch-M.parquet` through the commit protocol of weather/commit.py: temp file, rename, then the
-checkpoint {"batch_id": M, "offset": next offset}. Readers trust batches 0..batch_id only.
+checkpoint {"batch_id": M, "offset": next offset, "topic_id": ...}. Readers trust batches
+0..batch_id only. A corrupt checkpoint is rebuilt from the batch files (weather/recovery.py);
+--recover rebuilds a missing one too. When the topic is recreated (a new topic id), before start
+or while running, the partition starts afresh at batch 0, offset 0. Messages that are not Reports
+go to `<DATA_URL>/deadletter/` (weather/deadletter.py), committed with their batch.
 """
 import logging
 import os
 import sys
 import time
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError, LogTruncationError, OffsetOutOfRangeError
 
-from weather import batches, checkpoint, commit, report, topic
+from weather import batches, checkpoint, commit, deadletter, incarnation, recovery, report, topic
 from weather.batches import OffsetRange
 from weather.config import Settings
+from weather.deadletter import DeadLetter
 from weather.program import FatalError, UsageError, retry, run, running
 from weather.storage import open_storage
 
-USAGE = "python3 consumer.py <partition_number>"
+USAGE = "python3 consumer.py <partition_number> [--recover]"
 POLL_MS = 1000
 REPORT_EVERY = 10  # seconds between progress lines
 STORAGE_ERRORS = (OSError, RuntimeError)  # hdfs-native raises both for an unreachable or failing HDFS
 log = logging.getLogger("consumer")
 
 
-def partition_argument(argv):
-    if len(argv) != 2:
+def arguments(argv):
+    """(partition, recover) from `N [--recover]`."""
+    args = argv[1:]
+    recover = "--recover" in args
+    args = [arg for arg in args if arg != "--recover"]
+    if len(args) != 1:
         raise UsageError("give exactly one partition number")
     try:
-        return int(argv[1])
+        return int(args[0]), recover
     except ValueError:
-        raise UsageError(f"{argv[1]!r} is not a partition number (an integer)") from None
+        raise UsageError(f"{args[0]!r} is not a partition number (an integer)") from None
 
 
-def start_position(storage, checkpoint_dir, partition):
-    """The checkpoint to continue from: the saved one, or one rebuilt from the batch files if it is corrupt."""
-    try:
-        return checkpoint.load(checkpoint_dir, partition)
-    except checkpoint.CorruptCheckpoint as error:
-        rebuilt = checkpoint.rebuild_from_batches(storage, partition)
-        log.warning("%s; rebuilt it from the batch files' offsets: %s", error, rebuilt)
-        if rebuilt:
-            checkpoint.save(checkpoint_dir, partition, rebuilt)
-        else:
-            os.remove(checkpoint.checkpoint_path(checkpoint_dir, partition))
-        return rebuilt
-
-
-def batch_table(records):
-    """The polled records as one batch table; FatalError naming the offset of a value that is not a Report."""
-    dates, degrees, station_ids = [], [], []
+def batch_table(records, topic_id):
+    """The polled records as one batch table, and those that are not Reports as dead letters (logged once)."""
+    dates, degrees, station_ids, dead = [], [], [], []
     for record in records:
         try:
             reading = report.decode(record.value)
         except report.BadReport as error:
-            raise FatalError(f"partition {record.partition} offset {record.offset}: {error}") from None
+            log.warning("partition %d offset %d: %s; kept in the dead-letter file", record.partition,
+                        record.offset, error)
+            dead.append(DeadLetter.of(record.partition, record.offset, str(error), record.key, record.value))
+            continue
         dates.append(reading.date)
         degrees.append(reading.degrees)
         station_ids.append(reading.station_id)
-    return batches.build_table(dates, degrees, station_ids, OffsetRange(records[0].offset, records[-1].offset))
+    offsets = OffsetRange(records[0].offset, records[-1].offset)
+    return batches.build_table(dates, degrees, station_ids, offsets, topic_id, len(dead)), dead
 
 
 def main():
-    partition = partition_argument(sys.argv)
+    partition, recover = arguments(sys.argv)
     settings = Settings.from_env()
     reached = commit.crash_hook(os.environ.get("CONSUMER_CRASH_AT"))  # fault tests only
     storage = open_storage(settings.data_url)
+    dead_storage = open_storage(deadletter.folder_url(settings.data_url))
+    # auto_offset_reset "none": an offset out of range (a recreated topic, deleted records) is an
+    # error this program handles, never a silent jump to another offset.
     consumer = retry(lambda: KafkaConsumer(**settings.kafka_options(), enable_auto_commit=False,
-                                           auto_offset_reset="earliest"),
+                                           auto_offset_reset="none", max_poll_records=settings.consumer_max_records),
                      "connecting to Kafka", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
+    admin = retry(lambda: KafkaAdminClient(**settings.kafka_options(), client_id=f"consumer-{partition}"),
+                  "connecting to Kafka", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
     partitions = retry(lambda: topic.partition_ids(consumer, settings.topic), f"looking up topic {settings.topic}",
                        log, (topic.TopicMissing,), settings.startup_wait,
                        "start producer.py (it creates the topic) or set TOPIC")
     if partition not in partitions:
         raise UsageError(f"topic {settings.topic} has partitions {sorted(partitions)}, not {partition}")
+    tp = TopicPartition(settings.topic, partition)
+
+    def topic_id(give_up_after=None):
+        return retry(lambda: incarnation.current_topic_id(admin, settings.topic), f"looking up topic {settings.topic}",
+                     log, (incarnation.TopicGone, KafkaError), give_up_after, settings.kafka_advice)
+
+    current_id = topic_id(settings.startup_wait)
+    log_end = retry(lambda: consumer.end_offsets([tp])[tp], "reading the log end offset", log, (KafkaError,),
+                    settings.startup_wait, settings.kafka_advice)
 
     def prepare_storage():
         storage.ensure_folder()
-        for name in batches.remove_temp_files(storage, partition):
-            log.info("removed stale %s/%s", storage.url, name)
-        return start_position(storage, settings.checkpoint_dir, partition)
+        dead_storage.ensure_folder()
+        for folder in (storage, dead_storage):
+            for name in batches.remove_temp_files(folder, partition):
+                log.info("removed stale %s/%s", folder.url, name)
+        if checkpoint.remove_temp(settings.checkpoint_dir, partition):
+            log.info("removed stale %s", checkpoint.temp_path(settings.checkpoint_dir, partition))
+        return recovery.start_position(storage, settings.checkpoint_dir, partition, current_id, log_end, recover)
 
     saved = retry(prepare_storage, f"preparing {storage.url}", log, STORAGE_ERRORS, settings.startup_wait,
                   settings.storage_advice)
     batch_id, offset = (saved.batch_id + 1, saved.offset) if saved else (0, 0)
-    tp = TopicPartition(settings.topic, partition)
     consumer.assign([tp])
     consumer.seek(tp, offset)
-    log.info("partition %d: from offset %d, next batch %d, writing to %s", partition, offset, batch_id, storage.url)
+    log.info("partition %d: from offset %d, next batch %d, topic id %s, writing to %s", partition, offset, batch_id,
+             current_id, storage.url)
+
+    def start_afresh(new_id, reason):
+        """The topic was recreated under us: forget the old incarnation's batches, read the new one from 0."""
+        log.warning("partition %d: %s; starting the partition afresh at batch 0, offset 0", partition, reason)
+        checkpoint.remove(settings.checkpoint_dir, partition)  # readers drop the old batches at once
+        consumer.seek(tp, 0)
+        return new_id, 0
+
     committed_rows = 0
     next_report = time.monotonic() + REPORT_EVERY
     try:
@@ -100,20 +125,39 @@ def main():
                 log.info("partition %d: %d batches committed, %d rows since start, next offset %d",
                          partition, batch_id, committed_rows, consumer.position(tp))
                 next_report = time.monotonic() + REPORT_EVERY
-            records = consumer.poll(timeout_ms=POLL_MS).get(tp)
+            try:
+                records = consumer.poll(timeout_ms=POLL_MS).get(tp)
+            except (OffsetOutOfRangeError, LogTruncationError) as error:
+                now_id = topic_id()
+                if now_id == current_id:
+                    raise FatalError(f"partition {partition}: {type(error).__name__} in topic {settings.topic} "
+                                     f"(id {current_id} unchanged): records not yet committed were deleted, so this "
+                                     f"partition cannot be committed exactly once; move "
+                                     f"{checkpoint.checkpoint_path(settings.checkpoint_dir, partition)} away to "
+                                     f"start it afresh") from None
+                current_id, batch_id = start_afresh(now_id, f"offset out of range ({type(error).__name__}) and the "
+                                                            f"topic's id changed from {current_id} to {now_id}")
+                continue
             if not records:
                 continue
-            table = batch_table(records)
+            now_id = topic_id()  # asked after the poll: if it is still ours, so were the records
+            if now_id != current_id:
+                current_id, batch_id = start_afresh(now_id, f"the topic's id changed from {current_id} to {now_id} "
+                                                            f"(it was recreated)")
+                continue
+            table, dead = batch_table(records, current_id)
             next_offset = consumer.position(tp)
             retry(lambda: commit.commit_batch(storage, settings.checkpoint_dir, partition, batch_id, table,
-                                              next_offset, reached),
+                                              next_offset, reached, topic_id=current_id, dead_letters=dead,
+                                              dead_letter_storage=dead_storage),
                   f"committing batch {batch_id}", log, STORAGE_ERRORS)
-            log.debug("batch %d: %d rows, offsets %d..%d", batch_id, len(records), records[0].offset,
-                      records[-1].offset)
+            log.debug("batch %d: %d rows, %d dead letters, offsets %d..%d", batch_id, table.num_rows, len(dead),
+                      records[0].offset, records[-1].offset)
             batch_id += 1
-            committed_rows += len(records)
+            committed_rows += table.num_rows
     finally:
         consumer.close()
+        admin.close()
 
 
 if __name__ == "__main__":

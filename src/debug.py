@@ -3,6 +3,8 @@
 Group `debug`, partitions assigned by the broker, no seek: a new group starts at the end of each
 partition, and a restarted one where it left off. One line per message, flushed, e.g.
 {'station_id': 'StationC', 'date': '2008-12-17', 'degrees': 35.2621, 'partition': 2}
+A message that is not a Report prints one marker line instead, never a traceback:
+# partition 2 offset 17: not a Report (3 bytes): Error parsing message with type 'Report': ...
 """
 import logging
 
@@ -28,7 +30,11 @@ def main():
         while running():
             for messages in consumer.poll(timeout_ms=POLL_MS).values():
                 for message in messages:
-                    reading = report.decode(message.value)
+                    try:
+                        reading = report.decode(message.value)
+                    except report.BadReport as error:
+                        print(f"# partition {message.partition} offset {message.offset}: {error}", flush=True)
+                        continue
                     print({"station_id": reading.station_id, "date": reading.date,
                            "degrees": round(reading.degrees, 4), "partition": message.partition}, flush=True)
     finally:

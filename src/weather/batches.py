@@ -2,7 +2,10 @@
 
 The file is written as `….parquet.tmp`, closed, then renamed over the final name, so a reader
 never opens a half-written batch. Each file records the Kafka offsets it holds (first and last)
-in its key-value metadata: enough to check coverage and to rebuild a lost checkpoint.
+in its key-value metadata: enough to check coverage and to rebuild a lost checkpoint. The
+metadata also names the topic's id (a recreated topic gets a new one, so batches of an old topic
+are told apart) and how many of those offsets were bad messages sent to the dead-letter file
+instead (weather/deadletter.py), so rows + dead letters = last - first + 1.
 """
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .storage import Storage
+from .storage import Midway, Storage
 
 SCHEMA = pa.schema([("date", pa.string()), ("degrees", pa.float64()), ("station_id", pa.string())])
 FIRST_OFFSET_KEY = b"kafka.first_offset"
 LAST_OFFSET_KEY = b"kafka.last_offset"
+TOPIC_ID_KEY = b"kafka.topic_id"
+DEAD_LETTERS_KEY = b"kafka.dead_letters"
 TEMP_SUFFIX = ".tmp"
 _NAME = re.compile(r"partition-(\d+)-batch-(\d+)\.parquet")
 
@@ -26,6 +31,14 @@ _NAME = re.compile(r"partition-(\d+)-batch-(\d+)\.parquet")
 class OffsetRange:
     first: int
     last: int  # inclusive
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What a batch file's metadata says about the Kafka records it holds."""
+    offsets: OffsetRange
+    topic_id: str | None  # None in files written before topic ids were recorded
+    dead_letters: int  # offsets in the range that were not Reports: in the dead-letter file, not in the rows
 
 
 def batch_name(partition: int, batch_id: int) -> str:
@@ -43,10 +56,13 @@ def batch_ids(storage: Storage, partition: int) -> list[int]:
 
 
 def build_table(dates: Sequence[str], degrees: Sequence[float], station_ids: Sequence[str],
-                offsets: OffsetRange) -> pa.Table:
-    """The batch as an Arrow table, columns straight from the lists, offsets in its metadata."""
+                offsets: OffsetRange, topic_id: str | None = None, dead_letters: int = 0) -> pa.Table:
+    """The batch as an Arrow table, columns straight from the lists, offsets (and topic id) in its metadata."""
     columns = [pa.array(dates, pa.string()), pa.array(degrees, pa.float64()), pa.array(station_ids, pa.string())]
-    metadata = {FIRST_OFFSET_KEY: str(offsets.first).encode(), LAST_OFFSET_KEY: str(offsets.last).encode()}
+    metadata = {FIRST_OFFSET_KEY: str(offsets.first).encode(), LAST_OFFSET_KEY: str(offsets.last).encode(),
+                DEAD_LETTERS_KEY: str(dead_letters).encode()}
+    if topic_id:
+        metadata[TOPIC_ID_KEY] = topic_id.encode()
     return pa.Table.from_arrays(columns, schema=SCHEMA.with_metadata(metadata))
 
 
@@ -56,8 +72,8 @@ def to_parquet(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def write_temp(storage: Storage, partition: int, batch_id: int, table: pa.Table) -> None:
-    storage.write(temp_name(partition, batch_id), to_parquet(table))
+def write_temp(storage: Storage, partition: int, batch_id: int, table: pa.Table, midway: Midway = None) -> None:
+    storage.write(temp_name(partition, batch_id), to_parquet(table), midway)
 
 
 def publish(storage: Storage, partition: int, batch_id: int) -> None:
@@ -65,23 +81,43 @@ def publish(storage: Storage, partition: int, batch_id: int) -> None:
     storage.rename(temp_name(partition, batch_id), batch_name(partition, batch_id))
 
 
-def read_batch(storage: Storage, partition: int, batch_id: int) -> pa.Table:
-    """One batch file's rows (without the offset metadata, so batches concatenate)."""
+def _info(name: str, metadata: dict | None) -> BatchInfo:
+    metadata = metadata or {}
+    try:
+        offsets = OffsetRange(int(metadata[FIRST_OFFSET_KEY]), int(metadata[LAST_OFFSET_KEY]))
+        dead_letters = int(metadata.get(DEAD_LETTERS_KEY, b"0"))
+    except (KeyError, ValueError):
+        raise ValueError(f"{name} has no Kafka offsets in its metadata") from None
+    topic_id = metadata.get(TOPIC_ID_KEY)
+    return BatchInfo(offsets, topic_id.decode() if topic_id else None, dead_letters)
+
+
+def read_batch_and_info(storage: Storage, partition: int, batch_id: int) -> tuple[pa.Table, BatchInfo]:
+    """One batch file's rows (without the metadata, so batches concatenate) and what its metadata says."""
     table = pq.read_table(pa.BufferReader(storage.read(batch_name(partition, batch_id))))
-    return table.replace_schema_metadata(None)
+    return table.replace_schema_metadata(None), _info(batch_name(partition, batch_id), table.schema.metadata)
+
+
+def read_batch(storage: Storage, partition: int, batch_id: int) -> pa.Table:
+    return read_batch_and_info(storage, partition, batch_id)[0]
+
+
+def read_info(storage: Storage, partition: int, batch_id: int) -> BatchInfo:
+    """A batch file's metadata (the footer only is parsed)."""
+    schema = pq.read_schema(pa.BufferReader(storage.read(batch_name(partition, batch_id))))
+    return _info(batch_name(partition, batch_id), schema.metadata)
 
 
 def read_offsets(storage: Storage, partition: int, batch_id: int) -> OffsetRange:
-    """The Kafka offsets a batch file holds, from its Parquet metadata (the footer only is parsed)."""
-    metadata = pq.read_schema(pa.BufferReader(storage.read(batch_name(partition, batch_id)))).metadata or {}
-    try:
-        return OffsetRange(int(metadata[FIRST_OFFSET_KEY]), int(metadata[LAST_OFFSET_KEY]))
-    except (KeyError, ValueError):
-        raise ValueError(f"{batch_name(partition, batch_id)} has no Kafka offsets in its metadata") from None
+    """The Kafka offsets a batch file holds, from its Parquet metadata."""
+    return read_info(storage, partition, batch_id).offsets
 
 
 def remove_temp_files(storage: Storage, partition: int) -> list[str]:
-    """Delete the partition's leftover .tmp files (a crash between write and rename); their names."""
+    """Delete the partition's leftover `partition-N-batch-*.tmp` files (a crash between write and rename); their names.
+
+    The dead-letter folder names its files the same way, so this cleans it too.
+    """
     prefix = f"partition-{partition}-batch-"
     stale = [name for name in storage.names() if name.startswith(prefix) and name.endswith(TEMP_SUFFIX)]
     for name in stale:

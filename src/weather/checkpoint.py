@@ -1,8 +1,10 @@
-"""The consumer's checkpoint: `<CHECKPOINT_DIR>/partition-N.json` = {"batch_id": M, "offset": O}.
+"""The consumer's checkpoint: `<CHECKPOINT_DIR>/partition-N.json` = {"batch_id": M, "offset": O, "topic_id": T}.
 
 It is the commit record of a partition: batches 0..M are committed, and O is the next Kafka offset
 to read. It is replaced atomically (temp file, fsync, rename, fsync of the folder), so after any
-crash it holds either the previous checkpoint or the new one.
+crash it holds either the previous checkpoint or the new one. `topic_id` (an addition to the
+specification's two keys, optional when loading) names the incarnation of the topic those offsets
+belong to: a topic deleted and created again has new offsets and a new id.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 from . import batches
 from .storage import Storage
@@ -19,6 +22,7 @@ from .storage import Storage
 class Checkpoint:
     batch_id: int  # last committed batch
     offset: int  # next offset to read
+    topic_id: str | None = None  # None in a checkpoint written by hand or by older code
 
 
 class CorruptCheckpoint(ValueError):
@@ -27,6 +31,11 @@ class CorruptCheckpoint(ValueError):
 
 def checkpoint_path(checkpoint_dir: str, partition: int) -> Path:
     return Path(checkpoint_dir) / f"partition-{partition}.json"
+
+
+def temp_path(checkpoint_dir: str, partition: int) -> Path:
+    path = checkpoint_path(checkpoint_dir, partition)
+    return path.with_name(path.name + ".tmp")
 
 
 def load(checkpoint_dir: str, partition: int) -> Checkpoint | None:
@@ -38,22 +47,31 @@ def load(checkpoint_dir: str, partition: int) -> Checkpoint | None:
         return None
     try:
         data = json.loads(text)
-        checkpoint = Checkpoint(batch_id=data["batch_id"], offset=data["offset"])
-    except (ValueError, TypeError, KeyError) as error:
+        checkpoint = Checkpoint(batch_id=data["batch_id"], offset=data["offset"], topic_id=data.get("topic_id"))
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise CorruptCheckpoint(f"{path} is corrupt ({type(error).__name__}: {error}): {text[:80]!r}") from None
     if not all(type(value) is int and value >= 0 for value in (checkpoint.batch_id, checkpoint.offset)):
         raise CorruptCheckpoint(f"{path} is corrupt (batch_id and offset must be whole numbers >= 0): {text[:80]!r}")
+    if checkpoint.topic_id is not None and type(checkpoint.topic_id) is not str:
+        raise CorruptCheckpoint(f"{path} is corrupt (topic_id must be a string): {text[:80]!r}")
     return checkpoint
 
 
-def save(checkpoint_dir: str, partition: int, checkpoint: Checkpoint) -> None:
+def save(checkpoint_dir: str, partition: int, checkpoint: Checkpoint,
+         before_replace: Optional[Callable[[], None]] = None) -> None:
+    """Replace the checkpoint atomically; before_replace runs once the temp file is durable (fault tests)."""
     path = checkpoint_path(checkpoint_dir, partition)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
+    temp = temp_path(checkpoint_dir, partition)
+    data = {"batch_id": checkpoint.batch_id, "offset": checkpoint.offset}
+    if checkpoint.topic_id:
+        data["topic_id"] = checkpoint.topic_id
     with open(temp, "w") as file:
-        json.dump({"batch_id": checkpoint.batch_id, "offset": checkpoint.offset}, file)
+        json.dump(data, file)
         file.flush()
         os.fsync(file.fileno())
+    if before_replace:
+        before_replace()
     os.replace(temp, path)
     folder = os.open(path.parent, os.O_RDONLY)
     try:
@@ -62,22 +80,37 @@ def save(checkpoint_dir: str, partition: int, checkpoint: Checkpoint) -> None:
         os.close(folder)
 
 
-def rebuild_from_batches(storage: Storage, partition: int) -> Checkpoint | None:
-    """The checkpoint implied by the batch files on storage, for when the JSON file is corrupt.
+def remove(checkpoint_dir: str, partition: int) -> None:
+    """Forget the partition's checkpoint: readers then see none of its batches, at once."""
+    checkpoint_path(checkpoint_dir, partition).unlink(missing_ok=True)
 
-    Walks batches 0, 1, 2, ... while each exists and carries its offsets; the last one whose first
-    offset follows the previous one's last is the committed end. None when batch 0 is unusable.
+
+def remove_temp(checkpoint_dir: str, partition: int) -> bool:
+    """Delete a temp file left by a crash inside save; True if there was one."""
+    temp = temp_path(checkpoint_dir, partition)
+    existed = temp.exists()
+    temp.unlink(missing_ok=True)
+    return existed
+
+
+def rebuild_from_batches(storage: Storage, partition: int, topic_id: str | None = None) -> Checkpoint | None:
+    """The checkpoint implied by the batch files on storage, for a corrupt or lost JSON file.
+
+    Walks batches 0, 1, 2, ... while each exists, carries its offsets, starts exactly where the
+    previous one ended and (when topic_id is given) belongs to that topic: a batch left by an older
+    incarnation of the topic ends the walk. The last such batch is the committed end; None when
+    batch 0 is unusable. Every batch file is complete (renamed only after it was closed), so one
+    written but not yet checkpointed is as good as a committed one.
     """
     rebuilt = None
     for batch_id in batches.batch_ids(storage, partition):
-        expected_first = 0 if rebuilt is None else rebuilt.offset
         if batch_id != (0 if rebuilt is None else rebuilt.batch_id + 1):
             break
         try:
-            offsets = batches.read_offsets(storage, partition, batch_id)
+            info = batches.read_info(storage, partition, batch_id)
         except (ValueError, OSError):
             break
-        if offsets.first < expected_first:
+        if info.offsets.first != (0 if rebuilt is None else rebuilt.offset) or (topic_id and info.topic_id != topic_id):
             break
-        rebuilt = Checkpoint(batch_id=batch_id, offset=offsets.last + 1)
+        rebuilt = Checkpoint(batch_id=batch_id, offset=info.offsets.last + 1, topic_id=topic_id)
     return rebuilt

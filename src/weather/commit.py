@@ -1,12 +1,16 @@
 """The consumer's commit protocol for one batch, as named steps.
 
-    polled -> temp_written -> renamed -> checkpointed
+    polled -> [dead_lettered] -> writing_temp -> temp_written -> renamed -> writing_checkpoint -> checkpointed
 
-polled        the batch's records are in memory; nothing is written.
-temp_written  `partition-N-batch-M.parquet.tmp` is complete and closed; invisible to readers.
-renamed       the file has its final name, but the checkpoint still says batch M-1: readers
-              ignore it, and a restarted consumer rewrites it from the same offsets.
-checkpointed  the checkpoint says batch M and the next offset: the batch is committed.
+polled              the batch's records are in memory; nothing is written.
+dead_lettered       only for a batch with messages that are not Reports: its dead-letter file
+                    (weather/deadletter.py) has its final name; nothing refers to it yet.
+writing_temp        half of the Parquet bytes are in `partition-N-batch-M.parquet.tmp`, not closed.
+temp_written        the temp file is complete and closed; invisible to readers.
+renamed             the file has its final name, but the checkpoint still says batch M-1: readers
+                    ignore it, and a restarted consumer rewrites it from the same offsets.
+writing_checkpoint  the new checkpoint is durable in `partition-N.json.tmp`, not yet renamed.
+checkpointed        the checkpoint says batch M and the next offset: the batch is committed.
 
 A crash at any step leaves the committed view (batches 0..checkpoint.batch_id) unchanged or
 advanced by exactly this batch. The fault tests stop the consumer at each step by name through
@@ -17,19 +21,23 @@ from __future__ import annotations
 import os
 import signal
 from enum import Enum
-from typing import Callable
+from typing import Callable, Sequence
 
 import pyarrow as pa
 
-from . import batches, checkpoint
+from . import batches, checkpoint, deadletter
 from .config import ConfigError
+from .deadletter import DeadLetter
 from .storage import Storage
 
 
 class Step(str, Enum):
     POLLED = "polled"
+    DEAD_LETTERED = "dead_lettered"
+    WRITING_TEMP = "writing_temp"
     TEMP_WRITTEN = "temp_written"
     RENAMED = "renamed"
+    WRITING_CHECKPOINT = "writing_checkpoint"
     CHECKPOINTED = "checkpointed"
 
 
@@ -60,12 +68,17 @@ def crash_hook(spec: str | None) -> StepHook:
 
 
 def commit_batch(storage: Storage, checkpoint_dir: str, partition: int, batch_id: int, table: pa.Table,
-                 next_offset: int, reached: StepHook = no_hook) -> None:
+                 next_offset: int, reached: StepHook = no_hook, *, topic_id: str | None = None,
+                 dead_letters: Sequence[DeadLetter] = (), dead_letter_storage: Storage | None = None) -> None:
     """Make `table` batch `batch_id` of the partition, then record the checkpoint; safe to repeat."""
     reached(Step.POLLED, batch_id)
-    batches.write_temp(storage, partition, batch_id, table)
+    if dead_letters:
+        deadletter.write(dead_letter_storage, partition, batch_id, list(dead_letters))
+        reached(Step.DEAD_LETTERED, batch_id)
+    batches.write_temp(storage, partition, batch_id, table, midway=lambda: reached(Step.WRITING_TEMP, batch_id))
     reached(Step.TEMP_WRITTEN, batch_id)
     batches.publish(storage, partition, batch_id)
     reached(Step.RENAMED, batch_id)
-    checkpoint.save(checkpoint_dir, partition, checkpoint.Checkpoint(batch_id=batch_id, offset=next_offset))
+    checkpoint.save(checkpoint_dir, partition, checkpoint.Checkpoint(batch_id, next_offset, topic_id),
+                    before_replace=lambda: reached(Step.WRITING_CHECKPOINT, batch_id))
     reached(Step.CHECKPOINTED, batch_id)

@@ -65,6 +65,7 @@ class Settings:
     gap_grace: float = 5.0  # seconds the producer waits for a missing id before passing it
     startup_wait: float = 60.0  # seconds a program waits for its servers and topic before giving up
     debug_group: str = "debug"
+    consumer_max_records: int = 500  # records per consumer poll, so per batch file (kafka-python's default)
 
     @classmethod
     def from_env(cls, db_host: str | None = None, env: dict[str, str] | None = None) -> "Settings":
@@ -92,6 +93,7 @@ class Settings:
             gap_grace=_float(env, "PRODUCER_GAP_GRACE_SECONDS", cls.gap_grace),
             startup_wait=_float(env, "STARTUP_WAIT_SECONDS", cls.startup_wait),
             debug_group=env.get("DEBUG_GROUP_ID", cls.debug_group),
+            consumer_max_records=_int(env, "CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_records, minimum=1),
         )
 
     def kafka_options(self) -> dict:

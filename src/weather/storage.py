@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Optional, Protocol
 from urllib.parse import urlparse
 
 import hdfs_native
@@ -25,11 +25,20 @@ HDFS_CLIENT_CONFIG = {
 }
 
 
+# Called once part of a file's bytes are written and before it is closed: the fault tests' hook
+# for a crash in the middle of a write.
+Midway = Optional[Callable[[], None]]
+
+
+def _halves(data: bytes) -> tuple[bytes, bytes]:
+    return data[:len(data) // 2], data[len(data) // 2:]
+
+
 class Storage(Protocol):
     url: str
 
     def ensure_folder(self) -> None: ...
-    def write(self, name: str, data: bytes) -> None: ...
+    def write(self, name: str, data: bytes, midway: Midway = None) -> None: ...
     def rename(self, source: str, target: str) -> None: ...
     def names(self) -> list[str]: ...
     def read(self, name: str) -> bytes: ...
@@ -50,10 +59,14 @@ class HdfsStorage:
     def ensure_folder(self) -> None:
         self.client.mkdirs(self.folder, create_parent=True)
 
-    def write(self, name: str, data: bytes) -> None:
+    def write(self, name: str, data: bytes, midway: Midway = None) -> None:
         writer = self.client.create(self._path(name), hdfs_native.WriteOptions(overwrite=True))
         try:
-            writer.write(data)
+            first, rest = _halves(data)
+            writer.write(first)
+            if midway:
+                midway()
+            writer.write(rest)
         finally:
             writer.close()  # the data is durable on the DataNodes only once close() returns
 
@@ -89,9 +102,14 @@ class LocalStorage:
     def ensure_folder(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def write(self, name: str, data: bytes) -> None:
+    def write(self, name: str, data: bytes, midway: Midway = None) -> None:
         with open(self.folder / name, "wb") as file:
-            file.write(data)
+            first, rest = _halves(data)
+            file.write(first)
+            if midway:
+                file.flush()
+                midway()
+            file.write(rest)
             file.flush()
             os.fsync(file.fileno())
 

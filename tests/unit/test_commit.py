@@ -1,7 +1,7 @@
 """The commit protocol: its named steps in order, and what readers see after each."""
 import pytest
 
-from weather import batches, checkpoint, commit, committed
+from weather import batches, checkpoint, commit, committed, deadletter
 from weather.batches import OffsetRange
 from weather.commit import Step
 from weather.config import ConfigError
@@ -19,14 +19,52 @@ def test_each_step_is_reached_in_order_and_the_batch_is_visible_only_after_the_c
         visible = committed.read_committed_partition(storage, checkpoints, 0).num_rows
         seen.append((step, batch_id, sorted(storage.names()), visible))
 
-    commit.commit_batch(storage, checkpoints, 0, 0, table, next_offset=1, reached=record)
+    commit.commit_batch(storage, checkpoints, 0, 0, table, next_offset=1, reached=record, topic_id="t1")
     assert seen == [
         (Step.POLLED, 0, [], 0),
+        (Step.WRITING_TEMP, 0, ["partition-0-batch-0.parquet.tmp"], 0),
         (Step.TEMP_WRITTEN, 0, ["partition-0-batch-0.parquet.tmp"], 0),
         (Step.RENAMED, 0, ["partition-0-batch-0.parquet"], 0),
+        (Step.WRITING_CHECKPOINT, 0, ["partition-0-batch-0.parquet"], 0),
         (Step.CHECKPOINTED, 0, ["partition-0-batch-0.parquet"], 1),
     ]
-    assert checkpoint.load(checkpoints, 0) == checkpoint.Checkpoint(batch_id=0, offset=1)
+    assert checkpoint.load(checkpoints, 0) == checkpoint.Checkpoint(batch_id=0, offset=1, topic_id="t1")
+
+
+def test_a_crash_midway_leaves_half_a_temp_file_and_one_inside_save_leaves_the_old_checkpoint(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    table = batches.build_table(["2000-01-01"] * 50, [3.5] * 50, ["StationA"] * 50, OffsetRange(0, 49))
+    sizes = {}
+
+    def record(step, batch_id):
+        if step is Step.WRITING_TEMP:
+            sizes["temp"] = (tmp_path / "data" / batches.temp_name(0, 0)).stat().st_size
+        if step is Step.WRITING_CHECKPOINT:
+            sizes["checkpoint"] = checkpoint.load(checkpoints, 0)
+            sizes["checkpoint_tmp"] = checkpoint.temp_path(checkpoints, 0).exists()
+
+    commit.commit_batch(storage, checkpoints, 0, 0, table, next_offset=50, reached=record)
+    assert 0 < sizes["temp"] < len(batches.to_parquet(table))
+    assert sizes["checkpoint"] is None and sizes["checkpoint_tmp"]
+
+
+def test_dead_letters_are_on_storage_before_the_batch_file(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    dead_storage = open_storage(f"file://{tmp_path}/data/deadletter")
+    storage.ensure_folder()
+    dead_storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    letters = [deadletter.DeadLetter.of(2, 7, "not a Report", b"k", b"\xff")]
+    table = batches.build_table(["2000-01-01"], [1.0], ["StationA"], OffsetRange(6, 7), "t1", dead_letters=1)
+    seen = []
+    commit.commit_batch(storage, checkpoints, 2, 0, table, 8, lambda step, batch_id: seen.append(
+        (step, sorted(dead_storage.names()), sorted(storage.names()))), topic_id="t1", dead_letters=letters,
+        dead_letter_storage=dead_storage)
+    assert seen[1] == (Step.DEAD_LETTERED, ["partition-2-batch-0.jsonl"], ["deadletter"])
+    assert deadletter.read(dead_storage, 2, 0) == letters
+    assert batches.read_info(storage, 2, 0) == batches.BatchInfo(OffsetRange(6, 7), "t1", 1)
 
 
 def test_committed_ignores_batches_after_the_checkpoint_and_names_a_missing_one(tmp_path):

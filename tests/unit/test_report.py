@@ -16,10 +16,16 @@ def test_a_report_survives_encoding_with_every_field_exact():
     assert (decoded.station_id, decoded.date, decoded.degrees) == ("StationC", "2008-12-17", 35.26211234567891)
 
 
-@pytest.mark.parametrize("garbage", [b"\xff\xff\xff", report.encode("StationA", "2000-01-01", 1.0)[:-3]])
+@pytest.mark.parametrize("garbage", [b"\xff\xff\xff", report.encode("StationA", "2000-01-01", 1.0)[:-3],
+                                     report.encode("StationA", "2000-01-01", 1.0)[:12],  # cut at a field boundary
+                                     b"", None, b"\x20\x05" + report.encode("StationA", "2000-01-01", 1.0)])
 def test_bytes_that_are_not_a_report_raise_bad_report(garbage):
     with pytest.raises(report.BadReport):
         report.decode(garbage)
+
+
+def test_a_report_of_zero_degrees_has_no_degrees_field_and_is_still_a_report():
+    assert report.decode(report.encode("StationJ", "2000-01-01", 0.0)).degrees == 0.0
 
 
 def test_importing_the_codec_builds_report_pb2_when_it_is_missing(tmp_path):
