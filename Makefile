@@ -1,4 +1,5 @@
-# The front door: `make demo` runs the whole pipeline, `make test` runs every test.
+# The front door: `make demo` runs the whole pipeline, `make test` runs every test but the slow
+# fault tests, which restart the shared servers: `make faults` runs the whole fault suite.
 # Both install what they need first (`make setup`), on a fresh machine too.
 # `make bench` (BENCH_ROWS=1000000 for the full run) measures the pipeline: see BENCHMARKS.md.
 
@@ -7,7 +8,7 @@ PY     := $(VENV)/bin/python
 STACK  := $(PY) -m stack
 STAMPS := var/stamps
 
-.PHONY: setup up down status env test demo dashboard bench
+.PHONY: setup up down status env test faults demo dashboard bench
 
 setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
        src/report_pb2.py
@@ -70,7 +71,12 @@ dashboard: setup
 
 test: setup
 	@$(STACK) up
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+# Every fault test (tests/faults/), the server restarts included; FAULT_SEED=N replays a seed.
+faults: setup
+	@$(STACK) up
+	$(PY) -m pytest -m faults
 
 # The benchmark's own packages (pyspark, py-spy) and the Spark peer's Kafka jars: not needed by `make test`.
 BENCH_ROWS ?= 20000

@@ -8,19 +8,23 @@ partition's tail is read again (weather/resume.py) and only the rows Kafka does 
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from . import report, resume
 from .config import Settings
 from .program import retry
 
 # Bounds on how long one send may stay unresolved, so a failed page is known as failed in seconds
-# (the defaults keep a send pending for two minutes while the broker is down).
-DELIVERY_TIMEOUT_MS = 30_000
-REQUEST_TIMEOUT_MS = 10_000
+# (the defaults keep a send pending for two minutes while the broker is down), and on the pause
+# between reconnection attempts (up to 30 s by default), so a restarted broker is found at once.
+DELIVERY_TIMEOUT_MS = 15_000
+REQUEST_TIMEOUT_MS = 5_000
 MAX_BLOCK_MS = 10_000
+RECONNECT_BACKOFF_MAX_MS = 1_000
+SLOW_ACK_WARNING = 5  # seconds without acknowledgements before the log says so (the client retries quietly)
 
 
 class Delivery:
@@ -36,7 +40,8 @@ class Delivery:
         # retries after a lost acknowledgement is written once, and in order.
         return KafkaProducer(**self.settings.kafka_options(), client_id="producer", retries=10, acks="all",
                              enable_idempotence=True, delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
-                             request_timeout_ms=REQUEST_TIMEOUT_MS, max_block_ms=MAX_BLOCK_MS)
+                             request_timeout_ms=REQUEST_TIMEOUT_MS, max_block_ms=MAX_BLOCK_MS,
+                             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
 
     def _read_tails(self) -> dict[int, int]:
         consumer = KafkaConsumer(**self.settings.kafka_options(), enable_auto_commit=False, group_id=None)
@@ -91,9 +96,20 @@ class Delivery:
                     partition=resume.partition_for(key, len(self.tails))))
         except KafkaError as error:
             failure = error
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 10
+        while True:
+            try:
+                self.producer.flush(timeout=SLOW_ACK_WARNING)  # until every send made resolves, or fails
+                break
+            except KafkaTimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+                self.log.warning("Kafka has not acknowledged rows %d..%d yet (%s); the client keeps retrying for "
+                                 "up to %d s", rows[0].id, rows[-1].id, self.settings.kafka_advice,
+                                 DELIVERY_TIMEOUT_MS // 1000)
         for future in futures:
             try:
-                future.get(timeout=DELIVERY_TIMEOUT_MS / 1000 + 10)
+                future.get(timeout=0)
             except KafkaError as error:
                 failure = failure or error
         if failure is not None:

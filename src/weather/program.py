@@ -59,8 +59,8 @@ def run(main: Callable[[], None], usage: str) -> None:
     """Run main with logging at INFO on stderr; map its ending to the exit codes above."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # kafka-python logs every lost connection at WARNING with a traceback; our retries say it in one line.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    # kafka-python logs every lost connection (at ERROR since 3.x); our retries say it in one line.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     signal.signal(signal.SIGINT, _ask_to_stop)
     signal.signal(signal.SIGTERM, _ask_to_stop)  # `docker stop` / kill: the same clean exit as Ctrl-C
     name = sys.argv[0].rsplit("/", 1)[-1]

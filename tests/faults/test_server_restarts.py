@@ -1,0 +1,48 @@
+"""Servers killed or stopped, then started again, while the generator, the producer and the consumers run.
+
+These disturb every other test on the shared servers, so they are few, short, marked slow (only
+`make faults` runs them), and always start the server again.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from producer_world import all_in_kafka, committed_verdict, server_down
+from world import wait_for
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("server, how, who_retries", [
+    ("kafka", "kill", ["producer"]),
+    ("datanode", "kill", ["consumer"]),
+    ("namenode", "stop", ["consumer"]),
+    ("mariadb", "stop", ["weather_generator", "producer"]),
+])
+def test_every_program_rides_out_a_server_restart(pipeline, server, how, who_retries):
+    generator = pipeline.start("weather_generator.py")
+    producer = pipeline.start("producer.py")
+    consumers = [pipeline.start("consumer.py", str(p)) for p in range(4)]
+    programs = [generator, producer, *consumers]
+    wait_for(lambda: sum(pipeline.end_offsets().values()) >= 300, 60, "300 rows in Kafka")
+    began = time.monotonic()
+    with server_down(server, how):
+        time.sleep(4)  # long enough for every program to hit the outage
+    outage = time.monotonic() - began
+    before = len(pipeline.table_rows())
+    wait_for(lambda: sum(pipeline.end_offsets().values()) >= before + 300, 120, "the pipeline moving again")
+    assert all(program.process.poll() is None for program in programs), \
+        "\n".join(f"{p.name} exited {p.process.poll()}:\n{p.stderr[-2000:]}" for p in programs if p.process.poll())
+    assert generator.stop() == 0
+    in_kafka = all_in_kafka(pipeline, 60)
+    found = committed_verdict(pipeline, 120)
+    print(f"{server} ({how}) back after {outage:.0f} s: {in_kafka.line()}; {found.line()}")
+    assert in_kafka.ok, in_kafka.line()
+    assert found.ok and found.rows_expected == in_kafka.rows, found.line()
+    for name in who_retries:
+        logs = "".join(p.stderr for p in programs if p.name.startswith(name))
+        assert "retrying in" in logs or "not acknowledged" in logs, f"no {name} said it was retrying:\n{logs[-3000:]}"
+    for program in programs[1:]:
+        assert program.stop() == 0, program.stderr[-3000:]
