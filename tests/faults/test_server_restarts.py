@@ -15,15 +15,16 @@ from world import wait_for
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("server, how, who_retries", [
-    ("kafka", "kill", ["producer"]),
-    ("datanode", "kill", ["consumer"]),
-    ("namenode", "stop", ["consumer"]),
-    ("mariadb", "stop", ["weather_generator", "producer"]),
+@pytest.mark.parametrize("server, how, producer_args, who_retries", [
+    ("kafka", "kill", [], ["producer"]),
+    ("kafka", "kill", ["--resume"], ["producer"]),
+    ("datanode", "kill", [], ["consumer"]),
+    ("namenode", "stop", [], ["consumer"]),
+    ("mariadb", "stop", [], ["weather_generator", "producer"]),
 ])
-def test_every_program_rides_out_a_server_restart(pipeline, server, how, who_retries):
+def test_every_program_rides_out_a_server_restart(pipeline, server, how, producer_args, who_retries):
     generator = pipeline.start("weather_generator.py")
-    producer = pipeline.start("producer.py")
+    producer = pipeline.start("producer.py", *producer_args)
     consumers = [pipeline.start("consumer.py", str(p)) for p in range(4)]
     programs = [generator, producer, *consumers]
     wait_for(lambda: sum(pipeline.end_offsets().values()) >= 300, 60, "300 rows in Kafka")
@@ -38,7 +39,8 @@ def test_every_program_rides_out_a_server_restart(pipeline, server, how, who_ret
     assert generator.stop() == 0
     in_kafka = all_in_kafka(pipeline, 60)
     found = committed_verdict(pipeline, 120)
-    print(f"{server} ({how}) back after {outage:.0f} s: {in_kafka.line()}; {found.line()}")
+    mode = " ".join(producer_args) or "default mode"
+    print(f"{server} ({how}, producer in {mode}) back after {outage:.0f} s: {in_kafka.line()}; {found.line()}")
     assert in_kafka.ok, in_kafka.line()
     assert found.ok and found.rows_expected == in_kafka.rows, found.line()
     for name in who_retries:
