@@ -29,6 +29,7 @@ from weather.storage import open_storage
 USAGE = "python3 consumer.py <partition_number> [--recover]"
 POLL_MS = 1000
 REPORT_EVERY = 10  # seconds between progress lines
+ID_CHECK_EVERY = 2  # seconds between checks of the topic's id while no record arrives
 STORAGE_ERRORS = (OSError, RuntimeError)  # hdfs-native raises both for an unreachable or failing HDFS
 log = logging.getLogger("consumer")
 
@@ -115,15 +116,16 @@ def main():
         log.warning("partition %d: %s; starting the partition afresh at batch 0, offset 0", partition, reason)
         checkpoint.remove(settings.checkpoint_dir, partition)  # readers drop the old batches at once
         consumer.seek(tp, 0)
-        return new_id, 0
+        return new_id, 0, 0
 
     committed_rows = 0
     next_report = time.monotonic() + REPORT_EVERY
+    next_id_check = time.monotonic() + ID_CHECK_EVERY
     try:
         while running():
             if time.monotonic() >= next_report:
                 log.info("partition %d: %d batches committed, %d rows since start, next offset %d",
-                         partition, batch_id, committed_rows, consumer.position(tp))
+                         partition, batch_id, committed_rows, offset)
                 next_report = time.monotonic() + REPORT_EVERY
             try:
                 records = consumer.poll(timeout_ms=POLL_MS).get(tp)
@@ -135,18 +137,23 @@ def main():
                                      f"partition cannot be committed exactly once; move "
                                      f"{checkpoint.checkpoint_path(settings.checkpoint_dir, partition)} away to "
                                      f"start it afresh") from None
-                current_id, batch_id = start_afresh(now_id, f"offset out of range ({type(error).__name__}) and the "
-                                                            f"topic's id changed from {current_id} to {now_id}")
+                current_id, batch_id, offset = start_afresh(now_id, f"offset {offset} is out of range "
+                                                                    f"({type(error).__name__}) and the topic's id "
+                                                                    f"changed from {current_id} to {now_id}")
                 continue
+            # Asked after the poll: if the id is still ours, so were the records. Asked now and then when
+            # idle too, since a fetch at an offset the new topic has not reached yet just returns nothing.
+            if records or time.monotonic() >= next_id_check:
+                now_id = topic_id()
+                next_id_check = time.monotonic() + ID_CHECK_EVERY
+                if now_id != current_id:
+                    current_id, batch_id, offset = start_afresh(now_id, f"the topic's id changed from {current_id} "
+                                                                        f"to {now_id} (it was recreated)")
+                    continue
             if not records:
                 continue
-            now_id = topic_id()  # asked after the poll: if it is still ours, so were the records
-            if now_id != current_id:
-                current_id, batch_id = start_afresh(now_id, f"the topic's id changed from {current_id} to {now_id} "
-                                                            f"(it was recreated)")
-                continue
             table, dead = batch_table(records, current_id)
-            next_offset = consumer.position(tp)
+            next_offset = records[-1].offset + 1  # the consumer's position after this batch
             retry(lambda: commit.commit_batch(storage, settings.checkpoint_dir, partition, batch_id, table,
                                               next_offset, reached, topic_id=current_id, dead_letters=dead,
                                               dead_letter_storage=dead_storage),
@@ -154,6 +161,7 @@ def main():
             log.debug("batch %d: %d rows, %d dead letters, offsets %d..%d", batch_id, table.num_rows, len(dead),
                       records[0].offset, records[-1].offset)
             batch_id += 1
+            offset = next_offset
             committed_rows += table.num_rows
     finally:
         consumer.close()
