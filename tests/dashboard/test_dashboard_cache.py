@@ -8,15 +8,16 @@ from weather.dashboard.state import summarize
 from weather.storage import open_storage
 
 
-def commit_batches(storage, checkpoint_dir, partition, first_batch, count, rows_per_batch=3):
+def commit_batches(storage, checkpoint_dir, partition, first_batch, count, rows_per_batch=3, topic_id=None):
     """Commit `count` batches through the consumer's own protocol; offsets continue from first_batch's."""
     for batch_id in range(first_batch, first_batch + count):
         first = batch_id * rows_per_batch
         table = batches.build_table([f"2000-01-{1 + batch_id:02d}"] * rows_per_batch,
                                     [float(first + i) for i in range(rows_per_batch)],
                                     [f"Station{'AB'[i % 2]}" for i in range(rows_per_batch)],
-                                    OffsetRange(first, first + rows_per_batch - 1))
-        commit.commit_batch(storage, checkpoint_dir, partition, batch_id, table, first + rows_per_batch)
+                                    OffsetRange(first, first + rows_per_batch - 1), topic_id=topic_id)
+        commit.commit_batch(storage, checkpoint_dir, partition, batch_id, table, first + rows_per_batch,
+                            topic_id=topic_id)
 
 
 def test_a_refresh_reads_only_newly_committed_batches(tmp_path):
@@ -100,3 +101,18 @@ def test_station_summary_and_chart_series(tmp_path):
          "mean": 2.5, "min": 1.0, "max": 4.0}]
     assert chart["dates"] == ["2000-01-01", "2000-01-02"]
     assert chart["series"] == {"StationA": [2.0, 5.0], "StationB": [1.0, 4.0]}
+
+
+def test_a_recreated_topic_drops_the_partitions_cache_even_when_it_got_further(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit_batches(storage, checkpoints, 0, 0, 2, topic_id="old-topic")
+    cache = CommittedCache(storage, checkpoints, range(1))
+    cache.refresh()
+    assert cache.table().num_rows == 6
+    # Between two refreshes the topic is recreated and its consumer commits past the old batch count.
+    commit_batches(storage, checkpoints, 0, 0, 4, rows_per_batch=2, topic_id="new-topic")
+    cache.refresh()
+    assert cache.partitions[0].saved.topic_id == "new-topic"
+    assert cache.table().column("degrees").to_pylist() == [float(v) for v in range(8)]  # the new topic's only

@@ -2,8 +2,9 @@
 
 As weather/committed.py does, each partition's checkpoint is read first and only batches
 0..batch_id are trusted. Batches already read stay in memory, so a refresh reads just the
-batches committed since the previous one. A checkpoint that moves backwards (its folder or the
-topic was recreated) drops that partition's rows, which are then read again from batch 0.
+batches committed since the previous one. A checkpoint that moves backwards or names another
+topic id (its folder or the topic was recreated) drops that partition's rows, which are then read
+again from batch 0.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ class CommittedCache:
             return
         except FileNotFoundError:  # removed between the two reads: as if never written
             saved, committed_at = None, None
-        if data.saved and (saved is None or saved.batch_id < data.saved.batch_id or saved.offset < data.saved.offset):
+        if data.saved and (saved is None or saved.batch_id < data.saved.batch_id or saved.offset < data.saved.offset
+                           or saved.topic_id != data.saved.topic_id):
             self.partitions[partition] = data = PartitionData()
             self.version += 1
         data.saved, data.committed_at, data.error = saved, committed_at, None
