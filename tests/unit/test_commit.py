@@ -90,3 +90,41 @@ def test_a_bad_crash_point_is_a_configuration_error(spec):
 
 def test_no_crash_point_means_no_hook():
     assert commit.crash_hook(None) is commit.no_hook and commit.crash_hook("") is commit.no_hook
+
+
+def one_row_batch(degrees, offset, topic_id):
+    return batches.build_table(["2000-01-01"], [degrees], ["StationA"], OffsetRange(offset, offset), topic_id=topic_id)
+
+
+def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_topics(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    for batch_id in range(3):
+        commit.commit_batch(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, "old"),
+                            next_offset=batch_id + 1, topic_id="old")
+
+    class RecreatedWhileRead:
+        """Storage on which, after the reader loaded the old checkpoint, the recreated topic's consumer
+        commits its batch 0 before the reader reads batch 0."""
+        url = storage.url
+        reads = 0
+
+        def read(self, name):
+            self.reads += 1
+            if self.reads == 1:
+                commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(2.0, 0, "new"), next_offset=1,
+                                    topic_id="new")
+            return storage.read(name)
+
+    table = committed.read_committed_partition(RecreatedWhileRead(), checkpoints, 0)
+    assert table.column("degrees").to_pylist() == [2.0]
+
+
+def test_a_partition_whose_batches_never_match_its_checkpoint_is_a_clear_error(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(1.0, 0, "old"), next_offset=1, topic_id="new")
+    with pytest.raises(committed.StaleRead, match="partition 0"):
+        committed.read_committed_partition(storage, checkpoints, 0)
