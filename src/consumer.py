@@ -29,6 +29,7 @@ from weather.storage import open_storage
 USAGE = "python3 consumer.py <partition_number> [--recover]"
 POLL_MS = 1000
 REPORT_EVERY = 10  # seconds between progress lines
+FETCH_BYTES = 4 << 20  # per partition fetch: a few fetches fill a batch of the default size
 ID_CHECK_EVERY = 2  # seconds between checks of the topic's id while no record arrives
 STORAGE_ERRORS = (OSError, RuntimeError)  # hdfs-native raises both for an unreachable or failing HDFS
 log = logging.getLogger("consumer")
@@ -65,6 +66,22 @@ def batch_table(records, topic_id):
     return batches.build_table(dates, degrees, station_ids, offsets, topic_id, len(dead)), dead
 
 
+def poll_batch(consumer, tp, max_rows, max_wait):
+    """One batch's records: a blocking poll, then whatever is already fetched, up to max_rows or max_wait.
+
+    Gathering stops at the first poll that finds nothing waiting, so a slow stream is committed as
+    soon as it arrives and only a backlog or a fast stream makes bigger batches.
+    """
+    records = consumer.poll(timeout_ms=POLL_MS, max_records=max_rows).get(tp, [])
+    deadline = time.monotonic() + max_wait
+    while records and len(records) < max_rows and time.monotonic() < deadline:
+        more = consumer.poll(timeout_ms=0, max_records=max_rows - len(records)).get(tp)
+        if not more:
+            break
+        records.extend(more)
+    return records
+
+
 def main():
     partition, recover = arguments(sys.argv)
     settings = Settings.from_env()
@@ -74,7 +91,8 @@ def main():
     # auto_offset_reset "none": an offset out of range (a recreated topic, deleted records) is an
     # error this program handles, never a silent jump to another offset.
     consumer = retry(lambda: KafkaConsumer(**settings.kafka_options(), enable_auto_commit=False,
-                                           auto_offset_reset="none", max_poll_records=settings.consumer_max_records),
+                                           auto_offset_reset="none", max_poll_records=settings.consumer_max_records,
+                                           max_partition_fetch_bytes=FETCH_BYTES),
                      "connecting to Kafka", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
     admin = retry(lambda: KafkaAdminClient(**settings.kafka_options(), client_id=f"consumer-{partition}"),
                   "connecting to Kafka", log, (KafkaError,), settings.startup_wait, settings.kafka_advice)
@@ -128,7 +146,7 @@ def main():
                          partition, batch_id, committed_rows, offset)
                 next_report = time.monotonic() + REPORT_EVERY
             try:
-                records = consumer.poll(timeout_ms=POLL_MS).get(tp)
+                records = poll_batch(consumer, tp, settings.consumer_max_records, settings.consumer_batch_max_wait)
             except (OffsetOutOfRangeError, LogTruncationError) as error:
                 now_id = topic_id()
                 if now_id == current_id:

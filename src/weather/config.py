@@ -59,13 +59,17 @@ class Settings:
     partitions: int = 4
     replication_factor: int = 1
     generator_delay: float = 0.1  # seconds per inserted row (AUTOGRADER_DELAY_OVERRIDE_VAL)
-    page_size: int = 1000  # rows the producer reads per query
+    page_size: int = 5000  # rows the producer reads per query, and sends before waiting for their acknowledgements
     idle_poll: float = 0.1  # seconds the producer waits when the table has no new row
     resume: bool = False  # the producer keeps the topic and continues from what it holds (PRODUCER_RESUME)
     gap_grace: float = 5.0  # seconds the producer waits for a missing id before passing it
     startup_wait: float = 60.0  # seconds a program waits for its servers and topic before giving up
     debug_group: str = "debug"
-    consumer_max_records: int = 500  # records per consumer poll, so per batch file (kafka-python's default)
+    # A consumer's batch policy (one Parquet file per batch): a batch gathers the records already
+    # fetched, up to consumer_max_records rows or consumer_batch_max_wait seconds, so a backlog or a
+    # fast stream makes few large files while a slow one is still committed as soon as it arrives.
+    consumer_max_records: int = 20_000
+    consumer_batch_max_wait: float = 1.0
 
     @classmethod
     def from_env(cls, db_host: str | None = None, env: dict[str, str] | None = None) -> "Settings":
@@ -94,6 +98,7 @@ class Settings:
             startup_wait=_float(env, "STARTUP_WAIT_SECONDS", cls.startup_wait),
             debug_group=env.get("DEBUG_GROUP_ID", cls.debug_group),
             consumer_max_records=_int(env, "CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_records, minimum=1),
+            consumer_batch_max_wait=_float(env, "CONSUMER_BATCH_MAX_WAIT", cls.consumer_batch_max_wait),
         )
 
     def kafka_options(self) -> dict:

@@ -24,6 +24,8 @@ DELIVERY_TIMEOUT_MS = 15_000
 REQUEST_TIMEOUT_MS = 5_000
 MAX_BLOCK_MS = 10_000
 RECONNECT_BACKOFF_MAX_MS = 1_000
+# A page is sent as one request per partition rather than a 16 KiB batch (the default) at a time.
+BATCH_BYTES = 256 << 10
 SLOW_ACK_WARNING = 5  # seconds without acknowledgements before the log says so (the client retries quietly)
 
 
@@ -41,7 +43,7 @@ class Delivery:
         return KafkaProducer(**self.settings.kafka_options(), client_id="producer", retries=10, acks="all",
                              enable_idempotence=True, delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
                              request_timeout_ms=REQUEST_TIMEOUT_MS, max_block_ms=MAX_BLOCK_MS,
-                             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
+                             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS, batch_size=BATCH_BYTES)
 
     def _read_tails(self) -> dict[int, int]:
         consumer = KafkaConsumer(**self.settings.kafka_options(), enable_auto_commit=False, group_id=None)

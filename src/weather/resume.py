@@ -9,6 +9,7 @@ is at or above its id, and the table is scanned again from the lowest tail.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 from kafka import KafkaConsumer, TopicPartition
@@ -20,6 +21,7 @@ WINDOW = 100  # records read per step when looking back for a record that carrie
 READ_TIMEOUT = 30  # seconds to read a window before the caller's retry takes over
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every row sent, of a handful of station ids; murmur2 is pure Python
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition the producer sends `key` to: Kafka's default partitioner (murmur2), made explicit
     so that the skip test below and the send agree."""
