@@ -24,14 +24,13 @@ from weather.batches import OffsetRange
 from weather.config import Settings
 from weather.deadletter import DeadLetter
 from weather.program import FatalError, UsageError, retry, run, running
-from weather.storage import open_storage
+from weather.storage import ERRORS as storage_errors, open_storage
 
 USAGE = "python3 consumer.py <partition_number> [--recover]"
 POLL_MS = 1000
 REPORT_EVERY = 10  # seconds between progress lines
 FETCH_BYTES = 4 << 20  # per partition fetch: a few fetches fill a batch of the default size
 ID_CHECK_EVERY = 2  # seconds between checks of the topic's id while no record arrives
-STORAGE_ERRORS = (OSError, RuntimeError)  # hdfs-native raises both for an unreachable or failing HDFS
 log = logging.getLogger("consumer")
 
 
@@ -121,7 +120,7 @@ def main():
             log.info("removed stale %s", checkpoint.temp_path(settings.checkpoint_dir, partition))
         return recovery.start_position(storage, settings.checkpoint_dir, partition, current_id, log_end, recover)
 
-    saved = retry(prepare_storage, f"preparing {storage.url}", log, STORAGE_ERRORS, settings.startup_wait,
+    saved = retry(prepare_storage, f"preparing {storage.url}", log, storage_errors, settings.startup_wait,
                   settings.storage_advice)
     batch_id, offset = (saved.batch_id + 1, saved.offset) if saved else (0, 0)
     consumer.assign([tp])
@@ -175,7 +174,7 @@ def main():
             retry(lambda: commit.commit_batch(storage, settings.checkpoint_dir, partition, batch_id, table,
                                               next_offset, reached, topic_id=current_id, dead_letters=dead,
                                               dead_letter_storage=dead_storage),
-                  f"committing batch {batch_id}", log, STORAGE_ERRORS)
+                  f"committing batch {batch_id}", log, storage_errors)
             log.debug("batch %d: %d rows, %d dead letters, offsets %d..%d", batch_id, table.num_rows, len(dead),
                       records[0].offset, records[-1].offset)
             batch_id += 1

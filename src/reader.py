@@ -14,23 +14,11 @@ import pyarrow as pa
 from weather import committed
 from weather.config import Settings
 from weather.checkpoint import CorruptCheckpoint
-from weather.program import FatalError, UsageError, pause, retry, run, running
+from weather.program import FatalError, pause, retry, run, running, seconds_option
 from weather.storage import open_storage
 
 USAGE = "python3 reader.py [--watch SECONDS]"
 log = logging.getLogger("reader")
-
-
-def watch_interval(argv):
-    """None (print once) or the seconds between prints."""
-    if not argv:
-        return None
-    if len(argv) == 2 and argv[0] == "--watch":
-        try:
-            return float(argv[1])
-        except ValueError:
-            pass
-    raise UsageError(f"unexpected arguments {' '.join(argv)!r}")
 
 
 def summary(table: pa.Table) -> str:
@@ -44,7 +32,7 @@ def summary(table: pa.Table) -> str:
 
 
 def main():
-    interval = watch_interval(sys.argv[1:])
+    interval = seconds_option(sys.argv[1:], "--watch")
     settings = Settings.from_env()
     storage = open_storage(settings.data_url)
     while running():

@@ -39,6 +39,18 @@ class Stopped(Exception):
 _stop_asked = threading.Event()
 
 
+def seconds_option(argv: list[str], flag: str) -> float | None:
+    """None without arguments, else the seconds of `flag SECONDS`; anything else is a UsageError."""
+    if not argv:
+        return None
+    if len(argv) == 2 and argv[0] == flag:
+        try:
+            return float(argv[1])
+        except ValueError:
+            pass
+    raise UsageError(f"unexpected arguments {' '.join(argv)!r}")
+
+
 def running() -> bool:
     """False once Ctrl-C or SIGTERM has asked the program to stop."""
     return not _stop_asked.is_set()

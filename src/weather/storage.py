@@ -25,6 +25,10 @@ HDFS_CLIENT_CONFIG = {
 }
 
 
+# What the storage raises for an unreachable or failing HDFS (hdfs-native uses both) or disk.
+ERRORS = (OSError, RuntimeError)
+
+
 # Called once part of a file's bytes are written and before it is closed: the fault tests' hook
 # for a crash in the middle of a write.
 Midway = Optional[Callable[[], None]]

@@ -33,7 +33,7 @@ from . import batches, checkpoint, committed, deadletter, incarnation, resume, s
 from .batches import BatchInfo
 from .checkpoint import Checkpoint, CorruptCheckpoint
 from .config import Settings
-from .program import FatalError, UsageError, run
+from .program import FatalError, run, seconds_option
 from .storage import Storage, open_storage
 
 Row = tuple  # (station_id, date "YYYY-MM-DD", degrees)
@@ -216,20 +216,8 @@ def wait_until_caught_up(settings: Settings, seconds: float) -> bool:
     return True
 
 
-def wait_argument(argv: list[str]) -> float | None:
-    """None, or the seconds of `--wait SECONDS`."""
-    if not argv:
-        return None
-    if len(argv) == 2 and argv[0] == "--wait":
-        try:
-            return float(argv[1])
-        except ValueError:
-            pass
-    raise UsageError(f"unexpected arguments {' '.join(argv)!r}")
-
-
 def main() -> None:
-    wait = wait_argument(sys.argv[1:])
+    wait = seconds_option(sys.argv[1:], "--wait")
     logging.getLogger("mysql.connector").setLevel(logging.WARNING)  # its plugin chatter would bury the verdict
     settings = Settings.from_env()
     try:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from .. import batches, checkpoint
-from ..storage import Storage
+from ..storage import ERRORS as storage_errors, Storage
 
-STORAGE_ERRORS = (OSError, RuntimeError)  # what hdfs-native raises for an unreachable or failing HDFS
 
 
 @dataclass
@@ -73,7 +72,7 @@ class CommittedCache:
         except FileNotFoundError:
             data.error = (f"{self.storage.url}/{batches.batch_name(partition, batch_id)} is committed by {path} "
                           "but missing: committed data was lost")
-        except STORAGE_ERRORS as error:
+        except storage_errors as error:
             data.error = f"reading batch {batch_id}: {type(error).__name__}: {error}".splitlines()[0]
         if new:
             data.table = pa.concat_tables([data.table, *new]).combine_chunks()
