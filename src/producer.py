@@ -10,30 +10,34 @@ serialized Report, header `row_id` the row's id. A page is sent only up to an id
 commit (weather/gaps.py), and last_id advances only once every send of the page is acknowledged
 by all in-sync replicas, so no row read is ever lost; a failed send is followed by a re-read of
 what arrived, so none is doubled (weather/delivery.py).
+
+One producer per topic runs on this machine: a second `producer.py` takes over (weather/lock.py),
+so the first has stopped before the second deletes and recreates the topic. A server that is not
+there yet is waited for.
 """
 import logging
-import sys
 import time
+from pathlib import Path
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from weather import resume, source, topic
+from weather import lock, resume, source, topic
 from weather.config import Settings
 from weather.delivery import Delivery
 from weather.gaps import GapGuard
-from weather.program import UsageError, pause, retry, run, running
+from weather.program import ArgumentParser, pause, retry, run, running
 
 USAGE = "python3 producer.py [--resume]"
 REPORT_EVERY = 10  # seconds between progress lines
 log = logging.getLogger("producer")
 
 
-def resume_argument(argv):
-    extra = [arg for arg in argv[1:] if arg != "--resume"]
-    if extra:
-        raise UsageError(f"unknown argument {extra[0]!r}; the only option is --resume")
-    return "--resume" in argv[1:]
+def arguments():
+    parser = ArgumentParser(prog="producer.py", description="Stream the temperatures table into the Kafka topic.")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the topic and continue after the rows it holds (PRODUCER_RESUME=1)")
+    return parser.parse_args()
 
 
 def prepare_topic(settings, resume_mode):
@@ -46,9 +50,11 @@ def prepare_topic(settings, resume_mode):
 
 
 def main():
-    resume_mode = resume_argument(sys.argv)
+    args = arguments()
     settings = Settings.from_env()
-    resume_mode = resume_mode or settings.resume
+    resume_mode = args.resume or settings.resume
+    lock.acquire(Path(settings.lock_dir) / f"producer-{settings.topic}.lock", f"producing topic {settings.topic}",
+                        settings.takeover_wait, log)
     prepare_topic(settings, resume_mode)
     delivery = Delivery(settings, log)
     tails = delivery.start()
@@ -78,7 +84,7 @@ def main():
                 pause(settings.idle_poll)  # caught up with the table, or waiting for a missing id
             rows = retry(next_page, "reading the table", log, source.UNAVAILABLE)
     finally:
-        delivery.close()
+        delivery.close()  # the topic's lock is left to the kernel: released once this process is gone
 
 
 if __name__ == "__main__":

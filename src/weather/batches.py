@@ -4,8 +4,11 @@ The file is written as `….parquet.tmp`, closed, then renamed over the final na
 never opens a half-written batch. Each file records the Kafka offsets it holds (first and last)
 in its key-value metadata: enough to check coverage and to rebuild a lost checkpoint. The
 metadata also names the topic's id (a recreated topic gets a new one, so batches of an old topic
-are told apart) and how many of those offsets were bad messages sent to the dead-letter file
-instead (weather/deadletter.py), so rows + dead letters = last - first + 1.
+are told apart), how many of those offsets were bad messages sent to the dead-letter file instead
+(weather/deadletter.py) and how many were duplicates the consumer dropped (a row id at or below
+the partition's high-water mark), so rows + dead letters + duplicates = last - first + 1. The
+high-water mark after the batch (the highest table id committed in the partition) is there too:
+a restarted consumer reads it from its last committed batch.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ FIRST_OFFSET_KEY = b"kafka.first_offset"
 LAST_OFFSET_KEY = b"kafka.last_offset"
 TOPIC_ID_KEY = b"kafka.topic_id"
 DEAD_LETTERS_KEY = b"kafka.dead_letters"
+DUPLICATES_KEY = b"kafka.duplicates"
+HIGH_WATER_KEY = b"kafka.high_water_row_id"
 TEMP_SUFFIX = ".tmp"
 _NAME = re.compile(r"partition-(\d+)-batch-(\d+)\.parquet")
 
@@ -39,8 +44,10 @@ class OffsetRange:
 class BatchInfo:
     """What a batch file's metadata says about the Kafka records it holds."""
     offsets: OffsetRange
-    topic_id: str | None  # None in files written before topic ids were recorded
-    dead_letters: int  # offsets in the range that were not Reports: in the dead-letter file, not in the rows
+    topic_id: str | None = None  # None in files written before topic ids were recorded
+    dead_letters: int = 0  # offsets in the range that were not Reports: in the dead-letter file, not in the rows
+    duplicates: int = 0  # offsets in the range whose row id was already committed: dropped
+    high_water: int = 0  # the highest row id committed in the partition up to this batch (0: none)
 
 
 def batch_name(partition: int, batch_id: int) -> str:
@@ -58,13 +65,14 @@ def batch_ids(storage: Storage, partition: int) -> list[int]:
 
 
 def build_table(dates: Sequence[str], degrees: Sequence[float], station_ids: Sequence[str],
-                offsets: OffsetRange, topic_id: str | None = None, dead_letters: int = 0) -> pa.Table:
-    """The batch as an Arrow table, columns straight from the lists, offsets (and topic id) in its metadata."""
+                info: BatchInfo) -> pa.Table:
+    """The batch as an Arrow table, columns straight from the lists, `info` in its metadata."""
     columns = [_strings(dates), _doubles(degrees), _strings(station_ids)]
-    metadata = {FIRST_OFFSET_KEY: str(offsets.first).encode(), LAST_OFFSET_KEY: str(offsets.last).encode(),
-                DEAD_LETTERS_KEY: str(dead_letters).encode()}
-    if topic_id:
-        metadata[TOPIC_ID_KEY] = topic_id.encode()
+    metadata = {FIRST_OFFSET_KEY: str(info.offsets.first).encode(), LAST_OFFSET_KEY: str(info.offsets.last).encode(),
+                DEAD_LETTERS_KEY: str(info.dead_letters).encode(), DUPLICATES_KEY: str(info.duplicates).encode(),
+                HIGH_WATER_KEY: str(info.high_water).encode()}
+    if info.topic_id:
+        metadata[TOPIC_ID_KEY] = info.topic_id.encode()
     return pa.Table.from_arrays(columns, schema=SCHEMA.with_metadata(metadata))
 
 
@@ -99,11 +107,11 @@ def _info(name: str, metadata: dict | None) -> BatchInfo:
     metadata = metadata or {}
     try:
         offsets = OffsetRange(int(metadata[FIRST_OFFSET_KEY]), int(metadata[LAST_OFFSET_KEY]))
-        dead_letters = int(metadata.get(DEAD_LETTERS_KEY, b"0"))
+        counts = [int(metadata.get(key, b"0")) for key in (DEAD_LETTERS_KEY, DUPLICATES_KEY, HIGH_WATER_KEY)]
     except (KeyError, ValueError):
         raise ValueError(f"{name} has no Kafka offsets in its metadata") from None
     topic_id = metadata.get(TOPIC_ID_KEY)
-    return BatchInfo(offsets, topic_id.decode() if topic_id else None, dead_letters)
+    return BatchInfo(offsets, topic_id.decode() if topic_id else None, *counts)
 
 
 def read_batch_and_info(storage: Storage, partition: int, batch_id: int) -> tuple[pa.Table, BatchInfo]:

@@ -1,10 +1,9 @@
-"""The consumer's checkpoint: `<CHECKPOINT_DIR>/partition-N.json` = {"batch_id": M, "offset": O, "topic_id": T}.
+"""The consumer's checkpoint: `<CHECKPOINT_DIR>/partition-N.json` = {"batch_id": M, "offset": O}, exactly.
 
 It is the commit record of a partition: batches 0..M are committed, and O is the next Kafka offset
 to read. It is replaced atomically (temp file, fsync, rename, fsync of the folder), so after any
-crash it holds either the previous checkpoint or the new one. `topic_id` (an addition to the
-specification's two keys, optional when loading) names the incarnation of the topic those offsets
-belong to: a topic deleted and created again has new offsets and a new id.
+crash it holds either the previous checkpoint or the new one. What else a restart needs (the
+topic's incarnation, the high-water row id) is in batch M's own metadata (weather/recovery.py).
 """
 from __future__ import annotations
 
@@ -14,15 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import batches
-from .storage import Storage
-
 
 @dataclass(frozen=True)
 class Checkpoint:
     batch_id: int  # last committed batch
     offset: int  # next offset to read
-    topic_id: str | None = None  # None in a checkpoint written by hand or by older code
 
 
 class CorruptCheckpoint(ValueError):
@@ -47,13 +42,11 @@ def load(checkpoint_dir: str, partition: int) -> Checkpoint | None:
         return None
     try:
         data = json.loads(text)
-        checkpoint = Checkpoint(batch_id=data["batch_id"], offset=data["offset"], topic_id=data.get("topic_id"))
+        checkpoint = Checkpoint(batch_id=data["batch_id"], offset=data["offset"])
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise CorruptCheckpoint(f"{path} is corrupt ({type(error).__name__}: {error}): {text[:80]!r}") from None
     if not all(type(value) is int and value >= 0 for value in (checkpoint.batch_id, checkpoint.offset)):
         raise CorruptCheckpoint(f"{path} is corrupt (batch_id and offset must be whole numbers >= 0): {text[:80]!r}")
-    if checkpoint.topic_id is not None and type(checkpoint.topic_id) is not str:
-        raise CorruptCheckpoint(f"{path} is corrupt (topic_id must be a string): {text[:80]!r}")
     return checkpoint
 
 
@@ -64,8 +57,6 @@ def save(checkpoint_dir: str, partition: int, checkpoint: Checkpoint,
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path(checkpoint_dir, partition)
     data = {"batch_id": checkpoint.batch_id, "offset": checkpoint.offset}
-    if checkpoint.topic_id:
-        data["topic_id"] = checkpoint.topic_id
     with open(temp, "w") as file:
         json.dump(data, file)
         file.flush()
@@ -91,26 +82,3 @@ def remove_temp(checkpoint_dir: str, partition: int) -> bool:
     existed = temp.exists()
     temp.unlink(missing_ok=True)
     return existed
-
-
-def rebuild_from_batches(storage: Storage, partition: int, topic_id: str | None = None) -> Checkpoint | None:
-    """The checkpoint implied by the batch files on storage, for a corrupt or lost JSON file.
-
-    Walks batches 0, 1, 2, ... while each exists, carries its offsets, starts exactly where the
-    previous one ended and (when topic_id is given) belongs to that topic: a batch left by an older
-    incarnation of the topic ends the walk. The last such batch is the committed end; None when
-    batch 0 is unusable. Every batch file is complete (renamed only after it was closed), so one
-    written but not yet checkpointed is as good as a committed one.
-    """
-    rebuilt = None
-    for batch_id in batches.batch_ids(storage, partition):
-        if batch_id != (0 if rebuilt is None else rebuilt.batch_id + 1):
-            break
-        try:
-            info = batches.read_info(storage, partition, batch_id)
-        except (ValueError, OSError):
-            break
-        if info.offsets.first != (0 if rebuilt is None else rebuilt.offset) or (topic_id and info.topic_id != topic_id):
-            break
-        rebuilt = Checkpoint(batch_id=batch_id, offset=info.offsets.last + 1, topic_id=topic_id)
-    return rebuilt

@@ -12,6 +12,8 @@ renamed             the file has its final name, but the checkpoint still says b
 writing_checkpoint  the new checkpoint is durable in `partition-N.json.tmp`, not yet renamed.
 checkpointed        the checkpoint says batch M and the next offset: the batch is committed.
 
+Only the process holding the partition's lock (weather/lock.py) runs these steps.
+
 A crash at any step leaves the committed view (batches 0..checkpoint.batch_id) unchanged or
 advanced by exactly this batch. The fault tests stop the consumer at each step by name through
 `crash_hook` (environment variable CONSUMER_CRASH_AT=<step>[:<batch_id>]).
@@ -68,8 +70,8 @@ def crash_hook(spec: str | None) -> StepHook:
 
 
 def commit_batch(storage: Storage, checkpoint_dir: str, partition: int, batch_id: int, table: pa.Table,
-                 next_offset: int, reached: StepHook = no_hook, *, topic_id: str | None = None,
-                 dead_letters: Sequence[DeadLetter] = (), dead_letter_storage: Storage | None = None) -> None:
+                 next_offset: int, reached: StepHook = no_hook, *, dead_letters: Sequence[DeadLetter] = (),
+                 dead_letter_storage: Storage | None = None) -> None:
     """Make `table` batch `batch_id` of the partition, then record the checkpoint; safe to repeat."""
     reached(Step.POLLED, batch_id)
     if dead_letters:
@@ -79,6 +81,6 @@ def commit_batch(storage: Storage, checkpoint_dir: str, partition: int, batch_id
     reached(Step.TEMP_WRITTEN, batch_id)
     batches.publish(storage, partition, batch_id)
     reached(Step.RENAMED, batch_id)
-    checkpoint.save(checkpoint_dir, partition, checkpoint.Checkpoint(batch_id, next_offset, topic_id),
+    checkpoint.save(checkpoint_dir, partition, checkpoint.Checkpoint(batch_id, next_offset),
                     before_replace=lambda: reached(Step.WRITING_CHECKPOINT, batch_id))
     reached(Step.CHECKPOINTED, batch_id)

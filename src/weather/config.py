@@ -54,6 +54,7 @@ class Settings:
     bootstrap_servers: str = "localhost:9092"
     db_url: str = "mysql+mysqlconnector://root:abc@p7-mysql-1:3306/CS544"
     data_url: str = "hdfs://boss:9000/data"
+    deadletter_url: str = "hdfs://boss:9000/deadletter"  # beside the data folder unless DEADLETTER_URL is set
     checkpoint_dir: str = "/"
     topic: str = "temperatures"
     partitions: int = 4
@@ -63,7 +64,11 @@ class Settings:
     idle_poll: float = 0.1  # seconds the producer waits when the table has no new row
     resume: bool = False  # the producer keeps the topic and continues from what it holds (PRODUCER_RESUME)
     gap_grace: float = 5.0  # seconds the producer waits for a missing id before passing it
-    startup_wait: float = 60.0  # seconds a program waits for its servers and topic before giving up
+    startup_wait: float | None = None  # seconds a program waits for its servers and topic at start; None: forever
+    # Where the single-writer locks live (weather/lock.py): a local folder, beside the checkpoints
+    # unless set, so one consumer per partition and one producer per topic run on this machine.
+    lock_dir: str = "/"
+    takeover_wait: float = 10.0  # seconds a new writer waits for the old one to stop after SIGTERM, before SIGKILL
     debug_group: str = "debug"
     # A consumer's batch policy (one Parquet file per batch): a batch gathers the records already
     # fetched, up to consumer_max_records rows or consumer_batch_max_wait seconds, so a backlog or a
@@ -81,11 +86,13 @@ class Settings:
         env = dict(os.environ if env is None else env)
         project = env.get("PROJECT", cls.project)
         host = db_host or f"{project}-mysql-1"
+        data_url = env.get("DATA_URL", cls.data_url).rstrip("/")
         return cls(
             project=project,
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             db_url=env.get("DB_URL", f"mysql+mysqlconnector://root:abc@{host}:3306/CS544"),
-            data_url=env.get("DATA_URL", cls.data_url).rstrip("/"),
+            data_url=data_url,
+            deadletter_url=env.get("DEADLETTER_URL", "").rstrip("/") or f"{data_url.rsplit('/', 1)[0]}/deadletter",
             checkpoint_dir=env.get("CHECKPOINT_DIR", cls.checkpoint_dir),
             topic=env.get("TOPIC", cls.topic),
             partitions=_int(env, "TOPIC_PARTITIONS", cls.partitions, minimum=1),
@@ -95,7 +102,9 @@ class Settings:
             idle_poll=_float(env, "PRODUCER_IDLE_POLL", cls.idle_poll),
             resume=_bool(env, "PRODUCER_RESUME", cls.resume),
             gap_grace=_float(env, "PRODUCER_GAP_GRACE_SECONDS", cls.gap_grace),
-            startup_wait=_float(env, "STARTUP_WAIT_SECONDS", cls.startup_wait),
+            startup_wait=_float(env, "STARTUP_WAIT_SECONDS", 60.0) if env.get("STARTUP_WAIT_SECONDS") else None,
+            lock_dir=env.get("LOCK_DIR") or env.get("CHECKPOINT_DIR", cls.lock_dir),
+            takeover_wait=_float(env, "TAKEOVER_WAIT_SECONDS", cls.takeover_wait),
             debug_group=env.get("DEBUG_GROUP_ID", cls.debug_group),
             consumer_max_records=_int(env, "CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_records, minimum=1),
             consumer_batch_max_wait=_float(env, "CONSUMER_BATCH_MAX_WAIT", cls.consumer_batch_max_wait),

@@ -2,9 +2,9 @@
 
 As weather/committed.py does, each partition's checkpoint is read first and only batches
 0..batch_id are trusted. Batches already read stay in memory, so a refresh reads just the
-batches committed since the previous one. A checkpoint that moves backwards or names another
-topic id (its folder or the topic was recreated) drops that partition's rows, which are then read
-again from batch 0.
+batches committed since the previous one. A checkpoint that moves backwards, or a new batch of
+another topic id than those already read (its folder or the topic was recreated), drops that
+partition's rows, which are then read again from batch 0.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from .. import batches, checkpoint
 from ..storage import ERRORS as storage_errors, Storage
 
 
-
 @dataclass
 class PartitionData:
     saved: checkpoint.Checkpoint | None = None  # the checkpoint as last seen
@@ -25,6 +24,7 @@ class PartitionData:
     read_through: int = -1  # the last batch id whose rows are in `table`
     table: pa.Table = field(default_factory=batches.SCHEMA.empty_table)
     last_batch_rows: int = 0
+    topic_id: str | None = None  # the topic incarnation of the batches read
     error: str | None = None  # why the checkpoint or a committed batch could not be read
 
 
@@ -54,10 +54,8 @@ class CommittedCache:
             return
         except FileNotFoundError:  # removed between the two reads: as if never written
             saved, committed_at = None, None
-        if data.saved and (saved is None or saved.batch_id < data.saved.batch_id or saved.offset < data.saved.offset
-                           or saved.topic_id != data.saved.topic_id):
-            self.partitions[partition] = data = PartitionData()
-            self.version += 1
+        if data.saved and (saved is None or saved.batch_id < data.saved.batch_id or saved.offset < data.saved.offset):
+            data = self._forget(partition)
         data.saved, data.committed_at, data.error = saved, committed_at, None
         if saved is None or saved.batch_id == data.read_through:
             return
@@ -67,7 +65,12 @@ class CommittedCache:
         new = []
         try:
             for batch_id in range(data.read_through + 1, saved.batch_id + 1):
-                new.append(batches.read_batch(self.storage, partition, batch_id))
+                table, info = batches.read_batch_and_info(self.storage, partition, batch_id)
+                if data.topic_id not in (None, info.topic_id):  # rewritten for a recreated topic: read all again
+                    self._forget(partition)
+                    return self._refresh(partition, storage_reachable)
+                data.topic_id = info.topic_id
+                new.append(table)
                 data.read_through = batch_id
         except FileNotFoundError:
             data.error = (f"{self.storage.url}/{batches.batch_name(partition, batch_id)} is committed by {path} "
@@ -79,3 +82,8 @@ class CommittedCache:
             data.last_batch_rows = new[-1].num_rows
             self.batches_read += len(new)
             self.version += 1
+
+    def _forget(self, partition: int) -> PartitionData:
+        self.partitions[partition] = data = PartitionData()
+        self.version += 1
+        return data
