@@ -51,9 +51,10 @@ def start_afresh(settings: Settings, engine: sqlalchemy.Engine) -> None:
         admin.close()
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text("TRUNCATE TABLE temperatures"))
-    storage = open_storage(settings.data_url)
-    for name in storage.names():
-        storage.delete(name)
+    for url in (settings.data_url, settings.deadletter_url):
+        storage = open_storage(url)
+        for name in storage.names():
+            storage.delete(name)
     for partition in range(settings.partitions):
         checkpoint.checkpoint_path(settings.checkpoint_dir, partition).unlink(missing_ok=True)
 

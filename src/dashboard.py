@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from weather.config import ConfigError, Settings
 from weather.dashboard.app import create_app
 from weather.dashboard.state import Dashboard
-from weather.program import FatalError, run
+from weather.program import ArgumentParser, FatalError, run
 from weather.storage import open_storage
 
 HOST = "127.0.0.1"  # local only: the page shows the pipeline's internals
@@ -29,6 +29,8 @@ def dashboard_port(env):
 
 
 def main():
+    ArgumentParser(prog="dashboard.py", description="Serve the live dashboard of the committed data "
+                   "(DASHBOARD_PORT sets the port).").parse_args()
     settings = Settings.from_env()
     port = dashboard_port(os.environ)
     app = create_app(Dashboard(settings, open_storage(settings.data_url)))

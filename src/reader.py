@@ -7,14 +7,13 @@ never a batch that is still being written or was written but not committed. With
 prints again every SECONDS until stopped.
 """
 import logging
-import sys
 
 import pyarrow as pa
 
 from weather import committed
 from weather.config import Settings
 from weather.checkpoint import CorruptCheckpoint
-from weather.program import FatalError, pause, retry, run, running, seconds_option
+from weather.program import ArgumentParser, FatalError, pause, retry, run, running, seconds
 from weather.storage import open_storage
 
 USAGE = "python3 reader.py [--watch SECONDS]"
@@ -32,7 +31,9 @@ def summary(table: pa.Table) -> str:
 
 
 def main():
-    interval = seconds_option(sys.argv[1:], "--watch")
+    parser = ArgumentParser(prog="reader.py", description="Rows and mean degrees per station of the committed data.")
+    parser.add_argument("--watch", type=seconds, metavar="SECONDS", help="print again every SECONDS until stopped")
+    interval = parser.parse_args().watch
     settings = Settings.from_env()
     storage = open_storage(settings.data_url)
     while running():
@@ -40,7 +41,7 @@ def main():
             table = retry(lambda: committed.read_committed(storage, settings.checkpoint_dir, range(settings.partitions)),
                           "reading the committed batches", log, (OSError, RuntimeError), settings.startup_wait,
                           settings.storage_advice)
-        except (CorruptCheckpoint, committed.MissingBatch) as error:
+        except (CorruptCheckpoint, committed.MissingBatch, committed.StaleRead) as error:
             raise FatalError(str(error)) from None
         print(summary(table), flush=True)
         if interval is None:

@@ -9,13 +9,12 @@ import datetime
 import itertools
 import logging
 import random
-import sys
 
 from sqlalchemy import text
 
 from weather import source
 from weather.config import Settings
-from weather.program import UsageError, pause, retry, run, running
+from weather.program import ArgumentParser, pause, retry, run, running
 
 random.seed(544)
 
@@ -40,9 +39,8 @@ def readings():
 
 
 def main():
-    if len(sys.argv) > 1:
-        raise UsageError(f"unexpected argument {sys.argv[1]!r}; it takes none (AUTOGRADER_DELAY_OVERRIDE_VAL sets "
-                         "the delay, DB_URL the database)")
+    ArgumentParser(prog="weather_generator.py", description="Insert weather readings forever; it takes no "
+                   "arguments (AUTOGRADER_DELAY_OVERRIDE_VAL sets the delay, DB_URL the database).").parse_args()
     settings = Settings.from_env(db_host="mysql")
     engine = source.connect(settings.db_url)
     log.info("inserting one row every %.3f s into %s", settings.generator_delay, engine.url.render_as_string())

@@ -1,6 +1,6 @@
 """The exactly-once check: the committed data against the source table and the topic.
 
-    python -m weather.verify [--wait SECONDS]      (from src/, or with PYTHONPATH=src)
+    python -m weather.verify [--wait SECONDS | --live]      (from src/, or with PYTHONPATH=src)
 
 Passes when
 - every row of `temperatures` with id <= the producer's last sent id (the highest `row_id` header
@@ -8,12 +8,18 @@ Passes when
   station, date and degrees, compared as multisets (a restarted generator legitimately repeats a
   day), and no committed row is one the table does not have;
 - per partition, the committed batches 0..batch_id tile Kafka offsets 0..offset-1 with no gap and
-  no overlap, each batch's rows plus its dead letters fill its offset range, its dead-letter file
-  holds those letters, and the checkpoint and batches belong to the topic's current incarnation.
+  no overlap, each batch's rows plus its dead letters plus the duplicates its consumer dropped fill
+  its offset range, its dead-letter file holds those letters, and the batches belong to the topic's
+  current incarnation.
+Duplicates are counted twice over, apart: records Kafka holds twice (dropped by the consumers,
+from the batches' metadata: expected after a resend, harmless) and rows committed twice (a
+failure of the guarantee).
 
 Run it once the consumers have caught up (every checkpoint's offset at its partition's log end):
-rows sent but not yet committed count as missing. `--wait SECONDS` first waits for that. It prints
-one line of counts and exits 1 on any difference.
+rows sent but not yet committed count as missing. `--wait SECONDS` first waits for that. `--live`
+checks a running pipeline instead: nothing committed is duplicated or foreign, and no committed
+offset range has a gap; rows not committed yet are not counted as missing. It prints one line of
+counts and exits 1 on any difference.
 """
 from __future__ import annotations
 
@@ -33,11 +39,12 @@ from . import batches, checkpoint, committed, deadletter, incarnation, resume, s
 from .batches import BatchInfo
 from .checkpoint import Checkpoint, CorruptCheckpoint
 from .config import Settings
-from .program import FatalError, run, seconds_option
+from .program import ArgumentParser, FatalError, run, seconds
 from .storage import Storage, open_storage
 
 Row = tuple  # (station_id, date "YYYY-MM-DD", degrees)
 EXPECTED_QUERY = text("SELECT station_id, date, degrees FROM temperatures WHERE id <= :last_id")
+ALL_ROWS_QUERY = text("SELECT station_id, date, degrees FROM temperatures")
 
 
 @dataclass
@@ -50,24 +57,32 @@ class Verdict:
     coverage_errors: list[str] = field(default_factory=list)
     last_row_id: int = 0
     batches: int = 0
+    kafka_duplicates: int = 0  # records Kafka holds twice, dropped by the consumers (not an error)
+    live: bool = False  # a running pipeline: missing rows are not counted
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.duplicated or self.unexpected or self.coverage_errors)
 
     def line(self) -> str:
-        return (f"verify: {'OK' if self.ok else 'FAILED'}: {self.rows_expected} rows expected (ids 1..{self.last_row_id}), "
-                f"{self.rows_found} found in {self.batches} committed batches, {self.missing} missing, "
-                f"{self.duplicated} duplicated, {self.unexpected} unexpected, "
-                f"{len(self.coverage_errors)} coverage errors")
+        expected = ("live: missing rows not checked" if self.live
+                    else f"{self.rows_expected} rows expected (ids 1..{self.last_row_id})")
+        return (f"verify: {'OK' if self.ok else 'FAILED'}: {expected}, {self.rows_found} found in {self.batches} "
+                f"committed batches, {self.missing} missing, {self.duplicated} duplicated, {self.unexpected} "
+                f"unexpected, {len(self.coverage_errors)} coverage errors; {self.kafka_duplicates} duplicates in "
+                f"Kafka dropped by the consumers")
 
 
-def compare(expected: Iterable[Row], found: Iterable[Row], coverage_errors: Iterable[str] = ()) -> Verdict:
-    """The verdict on committed rows `found` against the table's rows `expected`, as multisets."""
+def compare(expected: Iterable[Row], found: Iterable[Row], coverage_errors: Iterable[str] = (),
+            live: bool = False) -> Verdict:
+    """The verdict on committed rows `found` against the table's rows `expected`, as multisets.
+
+    live: `expected` is the whole table while rows are still on their way, so none counts as missing.
+    """
     want, have = Counter(expected), Counter(found)
     extra = have - want
     return Verdict(rows_expected=sum(want.values()), rows_found=sum(have.values()),
-                   missing=sum((want - have).values()),
+                   missing=0 if live else sum((want - have).values()), live=live,
                    duplicated=sum(count for row, count in extra.items() if row in want),
                    unexpected=sum(count for row, count in extra.items() if row not in want),
                    coverage_errors=list(coverage_errors))
@@ -89,8 +104,6 @@ def coverage_errors(partition: int, saved: Checkpoint | None, facts: list[BatchF
         return []
     name = f"partition {partition}"
     errors = []
-    if saved.topic_id is not None and saved.topic_id != topic_id:
-        errors.append(f"{name}: the checkpoint is for topic id {saved.topic_id}, the topic is {topic_id}")
     if saved.offset > log_end:
         errors.append(f"{name}: the checkpoint's offset {saved.offset} is beyond the log end {log_end}")
     next_first = 0
@@ -104,10 +117,10 @@ def coverage_errors(partition: int, saved: Checkpoint | None, facts: list[BatchF
             errors.append(f"{batch}: gap, offsets {next_first}..{first - 1} are in no batch")
         elif first < next_first:
             errors.append(f"{batch}: overlap, offsets {first}..{min(last, next_first - 1)} are in an earlier batch too")
-        if fact.rows + fact.info.dead_letters != last - first + 1:
-            errors.append(f"{batch}: {fact.rows} rows and {fact.info.dead_letters} dead letters "
-                          f"for {last - first + 1} offsets {first}..{last}")
-        if fact.info.topic_id is not None and fact.info.topic_id != topic_id:
+        if fact.rows + fact.info.dead_letters + fact.info.duplicates != last - first + 1:
+            errors.append(f"{batch}: {fact.rows} rows, {fact.info.dead_letters} dead letters and "
+                          f"{fact.info.duplicates} dropped duplicates for {last - first + 1} offsets {first}..{last}")
+        if fact.info.topic_id != topic_id:
             errors.append(f"{batch}: written from topic id {fact.info.topic_id}, the topic is {topic_id}")
         letters = fact.dead_letter_offsets or []
         if fact.info.dead_letters and (len(letters) != fact.info.dead_letters
@@ -122,30 +135,30 @@ def coverage_errors(partition: int, saved: Checkpoint | None, facts: list[BatchF
 
 def committed_partition(storage: Storage, dead_storage: Storage, checkpoint_dir: str,
                         partition: int) -> tuple[Checkpoint | None, list[BatchFacts], list[Row]]:
-    """The partition's checkpoint, the facts of its committed batches and their rows."""
-    saved = checkpoint.load(checkpoint_dir, partition)
+    """The partition's checkpoint, the facts of its committed batches and their rows (one consistent snapshot)."""
+    snapshot = committed.read_partition(storage, checkpoint_dir, partition)
     facts, rows = [], []
-    for batch_id in committed.committed_batch_ids(checkpoint_dir, partition):
-        try:
-            table, info = batches.read_batch_and_info(storage, partition, batch_id)
-        except (FileNotFoundError, ValueError):
-            facts.append(BatchFacts(batch_id, None, 0))
+    for batch in snapshot.batches:
+        if batch.info is None:
+            facts.append(BatchFacts(batch.batch_id, None, 0))
             continue
         letters = None
-        if info.dead_letters:
+        if batch.info.dead_letters:
             try:
-                letters = [letter.offset for letter in deadletter.read(dead_storage, partition, batch_id)]
+                letters = [letter.offset for letter in deadletter.read(dead_storage, partition, batch.batch_id)]
             except FileNotFoundError:
                 pass
-        facts.append(BatchFacts(batch_id, info, table.num_rows, letters))
+        facts.append(BatchFacts(batch.batch_id, batch.info, batch.table.num_rows, letters))
+        table = batch.table
         rows.extend(zip(table["station_id"].to_pylist(), table["date"].to_pylist(), table["degrees"].to_pylist()))
-    return saved, facts, rows
+    return snapshot.saved, facts, rows
 
 
-def expected_rows(engine: Engine, last_id: int) -> list[Row]:
+def expected_rows(engine: Engine, last_id: int | None) -> list[Row]:
+    """The table's rows with id <= last_id; all of them when last_id is None."""
+    query, parameters = (ALL_ROWS_QUERY, {}) if last_id is None else (EXPECTED_QUERY, {"last_id": last_id})
     with engine.connect() as connection:
-        return [(station, str(date), float(degrees))
-                for station, date, degrees in connection.execute(EXPECTED_QUERY, {"last_id": last_id})]
+        return [(station, str(date), float(degrees)) for station, date, degrees in connection.execute(query, parameters)]
 
 
 def topic_state(settings: Settings) -> tuple[str, dict[int, int], int]:
@@ -163,29 +176,32 @@ def topic_state(settings: Settings) -> tuple[str, dict[int, int], int]:
         admin.close()
 
 
-def verify(settings: Settings, engine: Engine | None = None) -> Verdict:
+def verify(settings: Settings, engine: Engine | None = None, live: bool = False) -> Verdict:
     """Compare the committed data with the table and the topic (see the module's docstring)."""
-    topic_id, ends, last_id = topic_state(settings)
     storage = open_storage(settings.data_url)
-    dead_storage = open_storage(deadletter.folder_url(settings.data_url))
-    errors, found, batch_count = [], [], 0
+    dead_storage = open_storage(settings.deadletter_url)
+    errors, found, partitions = [], [], {}
     for partition in range(settings.partitions):
         try:
-            saved, facts, rows = committed_partition(storage, dead_storage, settings.checkpoint_dir, partition)
+            partitions[partition] = committed_partition(storage, dead_storage, settings.checkpoint_dir, partition)
         except CorruptCheckpoint as error:
             errors.append(f"partition {partition}: {error}")
-            continue
+    # Asked after the committed data was read, so a running pipeline's log ends are at or past its checkpoints.
+    topic_id, ends, last_id = topic_state(settings)
+    for partition, (saved, facts, rows) in partitions.items():
         errors.extend(coverage_errors(partition, saved, facts, topic_id, ends.get(partition, 0)))
         found.extend(rows)
-        batch_count += len(facts)
+    all_facts = [fact for _, facts, _ in partitions.values() for fact in facts]
     own_engine = engine is None
     engine = engine or source.connect(settings.db_url)
     try:
-        verdict = compare(expected_rows(engine, last_id), found, errors)
+        # Live, the table is read last, so it holds every row committed so far.
+        verdict = compare(expected_rows(engine, None if live else last_id), found, errors, live)
     finally:
         if own_engine:
             engine.dispose()
-    verdict.last_row_id, verdict.batches = last_id, batch_count
+    verdict.last_row_id, verdict.batches = last_id, len(all_facts)
+    verdict.kafka_duplicates = sum(fact.info.duplicates for fact in all_facts if fact.info)
     return verdict
 
 
@@ -217,14 +233,20 @@ def wait_until_caught_up(settings: Settings, seconds: float) -> bool:
 
 
 def main() -> None:
-    wait = seconds_option(sys.argv[1:], "--wait")
+    parser = ArgumentParser(prog="python -m weather.verify", description="The exactly-once check.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--wait", type=seconds, metavar="SECONDS",
+                      help="first wait up to SECONDS for every checkpoint to reach its partition's log end")
+    mode.add_argument("--live", action="store_true", help="check a running pipeline (missing rows not counted)")
+    args = parser.parse_args()
+    wait = args.wait
     logging.getLogger("mysql.connector").setLevel(logging.WARNING)  # its plugin chatter would bury the verdict
     settings = Settings.from_env()
     try:
         if wait is not None and not wait_until_caught_up(settings, wait):
             print(f"verify: the consumers did not catch up within {wait:g} s; verifying what is committed",
                   file=sys.stderr)
-        verdict = verify(settings)
+        verdict = verify(settings, live=args.live)
     except (KafkaError, incarnation.TopicGone, SQLAlchemyError, OSError, RuntimeError) as error:
         raise FatalError(f"cannot verify ({type(error).__name__}: {error}); are Kafka, HDFS and the database "
                          f"running, and the variables right?") from None
@@ -236,4 +258,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main, "python -m weather.verify [--wait SECONDS]")
+    run(main, "python -m weather.verify [--wait SECONDS | --live]")
