@@ -86,7 +86,7 @@ class Pipeline:
         self.bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
         hdfs = stack_env["DATA_URL"].rsplit("/", 1)[0]
         self.hdfs_folder = f"/test/{tag}"
-        self.data_url = f"{hdfs}{self.hdfs_folder}"
+        self.data_url = f"{hdfs}{self.hdfs_folder}/data"  # dead letters go beside it, in the same test folder
         self.checkpoint_dir = tmp_path / "checkpoints"
         self.log_dir = tmp_path / "logs"
         server_url = stack_env["DB_URL"].replace("/CS544?", "?")

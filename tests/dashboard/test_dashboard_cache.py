@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from weather import batches, checkpoint, commit
-from weather.batches import OffsetRange
+from weather.batches import BatchInfo, OffsetRange
 from weather.dashboard.cache import CommittedCache
 from weather.dashboard.state import summarize
 from weather.storage import open_storage
@@ -15,9 +15,8 @@ def commit_batches(storage, checkpoint_dir, partition, first_batch, count, rows_
         table = batches.build_table([f"2000-01-{1 + batch_id:02d}"] * rows_per_batch,
                                     [float(first + i) for i in range(rows_per_batch)],
                                     [f"Station{'AB'[i % 2]}" for i in range(rows_per_batch)],
-                                    OffsetRange(first, first + rows_per_batch - 1), topic_id=topic_id)
-        commit.commit_batch(storage, checkpoint_dir, partition, batch_id, table, first + rows_per_batch,
-                            topic_id=topic_id)
+                                    BatchInfo(OffsetRange(first, first + rows_per_batch - 1), topic_id))
+        commit.commit_batch(storage, checkpoint_dir, partition, batch_id, table, first + rows_per_batch)
 
 
 def test_a_refresh_reads_only_newly_committed_batches(tmp_path):
@@ -114,5 +113,5 @@ def test_a_recreated_topic_drops_the_partitions_cache_even_when_it_got_further(t
     # Between two refreshes the topic is recreated and its consumer commits past the old batch count.
     commit_batches(storage, checkpoints, 0, 0, 4, rows_per_batch=2, topic_id="new-topic")
     cache.refresh()
-    assert cache.partitions[0].saved.topic_id == "new-topic"
+    assert cache.partitions[0].topic_id == "new-topic"
     assert cache.table().column("degrees").to_pylist() == [float(v) for v in range(8)]  # the new topic's only

@@ -5,8 +5,8 @@ import ast
 
 import pytest
 
-from consumer_world import GARBAGE, assert_verified, record_figures, readings, send_garbage, start_topic, \
-    wait_caught_up
+from consumer_world import GARBAGE, assert_verified, record_figures, readings, send_garbage, settings, \
+    start_topic, wait_caught_up
 from weather import batches, checkpoint, deadletter
 from weather.storage import open_storage
 from world import wait_for
@@ -35,7 +35,7 @@ def test_garbage_goes_to_the_dead_letter_file_and_debug_marks_it(pipeline):
     found = assert_verified(pipeline)  # rows + dead letters fill every batch's offsets exactly
     assert found.rows_expected == rows
 
-    dead_storage = open_storage(deadletter.folder_url(pipeline.data_url))
+    dead_storage = open_storage(settings(pipeline).deadletter_url)
     storage = open_storage(pipeline.data_url)
     for partition, offsets in bad.items():
         letters = []
@@ -48,13 +48,13 @@ def test_garbage_goes_to_the_dead_letter_file_and_debug_marks_it(pipeline):
         for offset in offsets:
             assert log.count(f"partition {partition} offset {offset}: not a Report") == 1, log
         assert consumers[partition].process.poll() is None
-    wait_for(lambda: sum(line.startswith("#") for line in debug.stdout.splitlines()) == 6, 30, "debug's markers")
+    wait_for(lambda: sum(line.startswith("#") for line in debug.stderr.splitlines()) == 6, 30, "debug's markers")
     lines = debug.stdout.splitlines()
-    markers = [line for line in lines if line.startswith("#")]
+    markers = [line for line in debug.stderr.splitlines() if line.startswith("#")]  # on stderr: stdout is dicts only
     for partition, offsets in bad.items():
         for offset in offsets:
             assert sum(m.startswith(f"# partition {partition} offset {offset}: not a Report") for m in markers) == 1
-    assert all(isinstance(ast.literal_eval(line), dict) for line in lines if not line.startswith("#"))
+    assert lines and all(isinstance(ast.literal_eval(line), dict) for line in lines)
     assert "Traceback" not in debug.stderr
     for program in (debug, *consumers, producer):
         assert program.stop() == 0, program.stderr

@@ -17,10 +17,10 @@ def one_line_error(result, code: int, starts: str, *fragments: str) -> None:
 
 
 @pytest.mark.parametrize("script, args, starts, complaint", [
-    ("producer.py", ["--bogus"], "usage: python3 producer.py [--resume]: ", "unknown argument '--bogus'"),
-    ("producer.py", ["--resume", "0"], "usage: python3 producer.py [--resume]: ", "unknown argument '0'"),
+    ("producer.py", ["--bogus"], "usage: python3 producer.py [--resume]: ", "unrecognized arguments: --bogus"),
+    ("producer.py", ["--resume", "0"], "usage: python3 producer.py [--resume]: ", "unrecognized arguments: 0"),
     ("weather_generator.py", ["0.1"], "usage: python3 weather_generator.py (no arguments): ",
-     "AUTOGRADER_DELAY_OVERRIDE_VAL"),
+     "unrecognized arguments: 0.1"),
 ])
 def test_bad_arguments_are_a_usage_error(pipeline, script, args, starts, complaint):
     result = pipeline.run(script, *args)

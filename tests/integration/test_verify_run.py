@@ -40,7 +40,8 @@ def test_a_real_run_verifies_ok(committed_run):
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert cli.stdout.splitlines()[-1] == ("verify: OK: 280 rows expected (ids 1..280), 280 found in "
                                            f"{cli.stdout.split(' found in ')[1].split()[0]} committed batches, "
-                                           "0 missing, 0 duplicated, 0 unexpected, 0 coverage errors")
+                                           "0 missing, 0 duplicated, 0 unexpected, 0 coverage errors; "
+                                           "0 duplicates in Kafka dropped by the consumers")
     found = verify.verify(Settings.from_env(env=pipeline.env), pipeline.engine)
     assert found.ok and (found.rows_expected, found.rows_found, found.last_row_id) == (280, 280, 280)
 
@@ -57,7 +58,7 @@ def test_a_duplicated_batch_is_caught(committed_run):
     copied = batches.read_info(storage, partition, 1)
     storage.write(batches.batch_name(partition, saved.batch_id + 1), storage.read(batches.batch_name(partition, 1)))
     checkpoint.save(str(pipeline.checkpoint_dir), partition, checkpoint.Checkpoint(
-        saved.batch_id + 1, saved.offset + copied.offsets.last - copied.offsets.first + 1, saved.topic_id))
+        saved.batch_id + 1, saved.offset + copied.offsets.last - copied.offsets.first + 1))
     found = verify.verify(Settings.from_env(env=pipeline.env), pipeline.engine)
     rows = batches.read_batch(storage, partition, 1).num_rows
     assert (found.missing, found.duplicated, found.unexpected) == (0, rows, 0) and not found.ok
@@ -88,6 +89,26 @@ def test_a_lost_batch_renumbered_away_is_a_gap(committed_run):
     for batch_id in range(1, saved.batch_id):  # batch 1 lost, the later ones shifted down: no file is missing
         storage.rename(batches.batch_name(partition, batch_id + 1), batches.batch_name(partition, batch_id))
     checkpoint.save(str(pipeline.checkpoint_dir), partition, checkpoint.Checkpoint(
-        saved.batch_id - 1, saved.offset, saved.topic_id))
+        saved.batch_id - 1, saved.offset))
     found = verify.verify(Settings.from_env(env=pipeline.env), pipeline.engine)
     assert found.missing > 0 and any("gap" in error for error in found.coverage_errors)
+
+
+def test_live_mode_passes_on_a_running_pipeline_and_catches_a_duplicated_batch(pipeline):
+    pipeline.start("weather_generator.py")
+    pipeline.start("producer.py")
+    for partition in range(4):
+        pipeline.start("consumer.py", str(partition), CONSUMER_MAX_POLL_RECORDS="10")
+    wait_for(lambda: all(checkpoint.load(str(pipeline.checkpoint_dir), p) for p in range(4)), 60, "commits")
+    live = run_cli(pipeline, "--live")  # the generator keeps inserting: a drained check could never pass
+    assert live.returncode == 0 and live.stdout.startswith("verify: OK: live"), live.stdout + live.stderr
+    assert " 0 missing, 0 duplicated" in live.stdout
+    storage = open_storage(pipeline.data_url)
+    pipeline.programs[3].stop()  # consumer 1, so its checkpoint stays put while we tamper with it
+    saved = checkpoint.load(str(pipeline.checkpoint_dir), 1)
+    copied = batches.read_info(storage, 1, 0)
+    storage.write(batches.batch_name(1, saved.batch_id + 1), storage.read(batches.batch_name(1, 0)))
+    checkpoint.save(str(pipeline.checkpoint_dir), 1, checkpoint.Checkpoint(
+        saved.batch_id + 1, saved.offset + copied.offsets.last - copied.offsets.first + 1))
+    caught = run_cli(pipeline, "--live")
+    assert caught.returncode == 1 and "0 duplicated" not in caught.stdout and "overlap" in caught.stderr

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from weather import batches
-from weather.batches import OffsetRange
+from weather.batches import BatchInfo, OffsetRange
 from weather.storage import open_storage
 
 
@@ -17,7 +17,7 @@ def storage(tmp_path):
 
 def a_batch(first=7):
     return batches.build_table(["2000-01-01", "2000-01-02"], [1.5, -2.25], ["StationA", "StationB"],
-                               OffsetRange(first, first + 1))
+                               BatchInfo(OffsetRange(first, first + 1)))
 
 
 def test_a_batch_is_written_under_its_name_with_exactly_the_three_columns(storage, tmp_path):

@@ -2,7 +2,7 @@
 import pytest
 
 from weather import batches, checkpoint, commit, committed, deadletter
-from weather.batches import OffsetRange
+from weather.batches import BatchInfo, OffsetRange
 from weather.commit import Step
 from weather.config import ConfigError
 from weather.storage import open_storage
@@ -12,14 +12,14 @@ def test_each_step_is_reached_in_order_and_the_batch_is_visible_only_after_the_c
     storage = open_storage(f"file://{tmp_path}/data")
     storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
-    table = batches.build_table(["2000-01-01"], [3.5], ["StationA"], OffsetRange(0, 0))
+    table = batches.build_table(["2000-01-01"], [3.5], ["StationA"], BatchInfo(OffsetRange(0, 0)))
     seen = []
 
     def record(step, batch_id):
         visible = committed.read_committed_partition(storage, checkpoints, 0).num_rows
         seen.append((step, batch_id, sorted(storage.names()), visible))
 
-    commit.commit_batch(storage, checkpoints, 0, 0, table, next_offset=1, reached=record, topic_id="t1")
+    commit.commit_batch(storage, checkpoints, 0, 0, table, next_offset=1, reached=record)
     assert seen == [
         (Step.POLLED, 0, [], 0),
         (Step.WRITING_TEMP, 0, ["partition-0-batch-0.parquet.tmp"], 0),
@@ -28,14 +28,14 @@ def test_each_step_is_reached_in_order_and_the_batch_is_visible_only_after_the_c
         (Step.WRITING_CHECKPOINT, 0, ["partition-0-batch-0.parquet"], 0),
         (Step.CHECKPOINTED, 0, ["partition-0-batch-0.parquet"], 1),
     ]
-    assert checkpoint.load(checkpoints, 0) == checkpoint.Checkpoint(batch_id=0, offset=1, topic_id="t1")
+    assert checkpoint.load(checkpoints, 0) == checkpoint.Checkpoint(batch_id=0, offset=1)
 
 
 def test_a_crash_midway_leaves_half_a_temp_file_and_one_inside_save_leaves_the_old_checkpoint(tmp_path):
     storage = open_storage(f"file://{tmp_path}/data")
     storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
-    table = batches.build_table(["2000-01-01"] * 50, [3.5] * 50, ["StationA"] * 50, OffsetRange(0, 49))
+    table = batches.build_table(["2000-01-01"] * 50, [3.5] * 50, ["StationA"] * 50, BatchInfo(OffsetRange(0, 49)))
     sizes = {}
 
     def record(step, batch_id):
@@ -52,17 +52,16 @@ def test_a_crash_midway_leaves_half_a_temp_file_and_one_inside_save_leaves_the_o
 
 def test_dead_letters_are_on_storage_before_the_batch_file(tmp_path):
     storage = open_storage(f"file://{tmp_path}/data")
-    dead_storage = open_storage(f"file://{tmp_path}/data/deadletter")
+    dead_storage = open_storage(f"file://{tmp_path}/deadletter")
     storage.ensure_folder()
-    dead_storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
     letters = [deadletter.DeadLetter.of(2, 7, "not a Report", b"k", b"\xff")]
-    table = batches.build_table(["2000-01-01"], [1.0], ["StationA"], OffsetRange(6, 7), "t1", dead_letters=1)
+    table = batches.build_table(["2000-01-01"], [1.0], ["StationA"], BatchInfo(OffsetRange(6, 7), "t1", 1))
     seen = []
     commit.commit_batch(storage, checkpoints, 2, 0, table, 8, lambda step, batch_id: seen.append(
-        (step, sorted(dead_storage.names()), sorted(storage.names()))), topic_id="t1", dead_letters=letters,
+        (step, sorted(dead_storage.names()), sorted(storage.names()))), dead_letters=letters,
         dead_letter_storage=dead_storage)
-    assert seen[1] == (Step.DEAD_LETTERED, ["partition-2-batch-0.jsonl"], ["deadletter"])
+    assert seen[1] == (Step.DEAD_LETTERED, ["partition-2-batch-0.jsonl"], [])  # its folder made by the first letter
     assert deadletter.read(dead_storage, 2, 0) == letters
     assert batches.read_info(storage, 2, 0) == batches.BatchInfo(OffsetRange(6, 7), "t1", 1)
 
@@ -72,7 +71,7 @@ def test_committed_ignores_batches_after_the_checkpoint_and_names_a_missing_one(
     storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
     for batch_id in range(3):
-        table = batches.build_table(["2000-01-01"], [float(batch_id)], ["StationA"], OffsetRange(batch_id, batch_id))
+        table = batches.build_table(["2000-01-01"], [float(batch_id)], ["StationA"], BatchInfo(OffsetRange(batch_id, batch_id)))
         commit.commit_batch(storage, checkpoints, 1, batch_id, table, next_offset=batch_id + 1)
     checkpoint.save(checkpoints, 1, checkpoint.Checkpoint(batch_id=1, offset=2))
     assert committed.committed_batch_ids(checkpoints, 1) == range(2)
@@ -93,7 +92,7 @@ def test_no_crash_point_means_no_hook():
 
 
 def one_row_batch(degrees, offset, topic_id):
-    return batches.build_table(["2000-01-01"], [degrees], ["StationA"], OffsetRange(offset, offset), topic_id=topic_id)
+    return batches.build_table(["2000-01-01"], [degrees], ["StationA"], BatchInfo(OffsetRange(offset, offset), topic_id))
 
 
 def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_topics(tmp_path):
@@ -102,7 +101,7 @@ def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_top
     checkpoints = str(tmp_path / "checkpoints")
     for batch_id in range(3):
         commit.commit_batch(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, "old"),
-                            next_offset=batch_id + 1, topic_id="old")
+                            next_offset=batch_id + 1)
 
     class RecreatedWhileRead:
         """Storage on which, after the reader loaded the old checkpoint, the recreated topic's consumer
@@ -113,18 +112,18 @@ def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_top
         def read(self, name):
             self.reads += 1
             if self.reads == 1:
-                commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(2.0, 0, "new"), next_offset=1,
-                                    topic_id="new")
+                commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(2.0, 0, "new"), next_offset=1)
             return storage.read(name)
 
     table = committed.read_committed_partition(RecreatedWhileRead(), checkpoints, 0)
     assert table.column("degrees").to_pylist() == [2.0]
 
 
-def test_a_partition_whose_batches_never_match_its_checkpoint_is_a_clear_error(tmp_path):
+def test_a_partition_whose_batches_never_agree_on_a_topic_is_a_clear_error(tmp_path):
     storage = open_storage(f"file://{tmp_path}/data")
     storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
-    commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(1.0, 0, "old"), next_offset=1, topic_id="new")
+    commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(1.0, 0, "old"), next_offset=1)
+    commit.commit_batch(storage, checkpoints, 0, 1, one_row_batch(1.0, 1, "new"), next_offset=2)
     with pytest.raises(committed.StaleRead, match="partition 0"):
         committed.read_committed_partition(storage, checkpoints, 0)

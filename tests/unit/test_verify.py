@@ -35,27 +35,41 @@ def facts(*ranges, topic="t1"):
 
 
 def test_tiled_offsets_with_dead_letters_cover_exactly():
-    assert coverage_errors(0, Checkpoint(2, 10, "t1"), facts((0, 3, 0), (4, 6, 2), (7, 9, 0)), "t1", 10) == []
+    assert coverage_errors(0, Checkpoint(2, 10), facts((0, 3, 0), (4, 6, 2), (7, 9, 0)), "t1", 10) == []
     assert coverage_errors(0, None, [], "t1", 10) == []
 
 
 def test_gaps_overlaps_a_missing_batch_and_a_short_end_are_named():
-    errors = coverage_errors(1, Checkpoint(2, 12, "t1"), facts((0, 3, 0), (6, 8, 0), (7, 9, 0)), "t1", 12)
+    errors = coverage_errors(1, Checkpoint(2, 12), facts((0, 3, 0), (6, 8, 0), (7, 9, 0)), "t1", 12)
     assert any("batch 1: gap, offsets 4..5" in e for e in errors)
     assert any("batch 2: overlap, offsets 7..8" in e for e in errors)
     assert any("end at offset 9, the checkpoint says 11" in e for e in errors)
-    missing = coverage_errors(1, Checkpoint(1, 4, "t1"), [facts((0, 3, 0))[0], BatchFacts(1, None, 0)], "t1", 4)
+    missing = coverage_errors(1, Checkpoint(1, 4), [facts((0, 3, 0))[0], BatchFacts(1, None, 0)], "t1", 4)
     assert "partition 1 batch 1: committed but missing or unreadable" in missing
 
 
 def test_rows_that_do_not_fill_the_offsets_and_lost_dead_letters_are_named():
     short = [BatchFacts(0, BatchInfo(OffsetRange(0, 4), "t1", 1), 3, [2])]
-    assert any("3 rows and 1 dead letters for 5 offsets" in e for e in coverage_errors(0, Checkpoint(0, 5), short,
+    assert any("3 rows, 1 dead letters and 0 dropped duplicates for 5 offsets" in e for e in coverage_errors(0, Checkpoint(0, 5), short,
                                                                                         "t1", 5))
     lost = [BatchFacts(0, BatchInfo(OffsetRange(0, 4), "t1", 1), 4, None)]
     assert any("none (missing)" in e for e in coverage_errors(0, Checkpoint(0, 5), lost, "t1", 5))
 
 
 def test_another_incarnation_of_the_topic_is_named():
-    errors = coverage_errors(0, Checkpoint(0, 8, "old"), facts((0, 7, 0), topic="old"), "new", 5)
-    assert len(errors) == 3 and "beyond the log end 5" in errors[1]
+    errors = coverage_errors(0, Checkpoint(0, 8), facts((0, 7, 0), topic="old"), "new", 5)
+    assert len(errors) == 2 and "beyond the log end 5" in errors[0] and "written from topic id old" in errors[1]
+
+
+def test_dropped_duplicates_fill_their_offsets_and_are_reported_apart_from_committed_duplicates():
+    with_duplicates = [BatchFacts(0, BatchInfo(OffsetRange(0, 4), "t1", dead_letters=1, duplicates=2), 2, [3])]
+    assert coverage_errors(0, Checkpoint(0, 5), with_duplicates, "t1", 5) == []
+    verdict = compare([A1], [A1, A1])
+    verdict.kafka_duplicates = 2
+    assert "1 duplicated" in verdict.line() and "2 duplicates in Kafka dropped by the consumers" in verdict.line()
+
+
+def test_live_mode_leaves_rows_not_yet_committed_out_of_the_verdict():
+    live = compare([A1, A2, B1], [A1], live=True)
+    assert live.ok and live.missing == 0 and "live" in live.line()
+    assert not compare([A1, A2], [A1, A1], live=True).ok

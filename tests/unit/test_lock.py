@@ -1,0 +1,100 @@
+"""The single-writer lock (weather/lock.py) between real processes: take-over, SIGKILL, newest wins."""
+import fcntl
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+from weather import lock
+from world import SRC, wait_for
+
+HOLDER = textwrap.dedent("""
+    import logging, signal, sys
+    from pathlib import Path
+    from weather import lock
+    from weather.program import pause, run, running
+
+    def main():
+        lock.acquire(Path(sys.argv[1]), "partition 0", float(sys.argv[2]), logging.getLogger("holder"))
+        if sys.argv[3] == "stubborn":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("held", flush=True)
+        while running():
+            pause(0.05)
+
+    run(main, "holder")
+""")
+
+
+def holder(path, wait=5.0, kind="polite"):
+    return subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(wait), kind], cwd=SRC, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(SRC)})
+
+
+def wait_held(process):
+    assert process.stdout.readline().strip() == "held", process.stderr.read()
+
+
+def test_a_second_writer_takes_over_from_a_running_one_which_stops_cleanly(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    first = holder(path)
+    wait_held(first)
+    second = holder(path)
+    wait_held(second)
+    assert first.wait(timeout=10) == 0  # asked with SIGTERM, it stopped between steps
+    log = second.stderr
+    second.terminate()
+    second.wait(timeout=10)
+    assert f"took over partition 0 from pid {first.pid}" in log.read()
+    assert lock.Holder.parse(path.read_text()).pid == second.pid
+
+
+def test_a_holder_that_ignores_sigterm_is_killed_after_the_wait(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    stubborn = holder(path, kind="stubborn")
+    wait_held(stubborn)
+    began = time.monotonic()
+    second = holder(path, wait=1.0)
+    wait_held(second)
+    assert stubborn.wait(timeout=10) == -9 and time.monotonic() - began >= 1.0
+    second.kill()
+    assert "did not stop within 1 s; killing it (SIGKILL)" in second.stderr.read()
+
+
+def test_of_three_started_in_a_row_the_newest_wins(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    stubborn = holder(path, kind="stubborn")
+    wait_held(stubborn)
+    middle = holder(path, wait=2.0)
+    time.sleep(0.3)
+    newest = holder(path, wait=2.0)
+    wait_held(newest)
+    assert middle.wait(timeout=10) == 0 and stubborn.wait(timeout=10) == -9
+    assert newest.poll() is None
+    newest.terminate()
+    newest.wait(timeout=10)
+
+
+def test_a_holder_named_by_a_reused_pid_is_never_signalled(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    bystander = subprocess.Popen(["sleep", "30"])
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        wait_for(lambda: lock.process_start(bystander.pid) is not None, 5, "the bystander")
+        # The lock is held (here), but the file names the bystander's pid with another start time: a
+        # holder that died, whose pid the bystander reuses. Nobody may be signalled; the contender waits.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, f"{bystander.pid} {lock.process_start(bystander.pid) - 1}\n".encode())
+        contender = holder(path, wait=0.2)
+        time.sleep(1.5)
+        assert contender.poll() is None and bystander.poll() is None
+        os.close(fd)
+        fd = None
+        wait_held(contender)
+        contender.terminate()
+        assert contender.wait(timeout=10) == 0 and bystander.poll() is None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        bystander.kill()
