@@ -34,9 +34,13 @@ def up(topology: Topology, names: list[str] | None = None) -> None:
 
 
 def up_all() -> None:
-    wanted, running = Topology.requested(), Topology.current()
-    if wanted != running and any(server.running() for server in running.servers.values()):
-        raise StackError(f"the stack runs {_describe(running)}; `make down` first to start {_describe(wanted)}")
+    """Start the requested topology; servers of another topology that still run are stopped first
+    (switching between one broker and three restarts only Kafka: each keeps its own data)."""
+    wanted = Topology.requested()
+    for name, server in reversed(ALL_SERVERS.items()):
+        if name not in wanted.servers and server.running():
+            server.stop()
+            print(f"  {name} stopped: not part of {_describe(wanted)}")
     wanted.remember()
     up(wanted)
 

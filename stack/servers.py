@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -353,8 +354,13 @@ class Kafka(Server):
 
 
 def _read_properties(path: Path) -> dict[str, str]:
+    return _read_properties_text(path.read_text())
+
+
+def _read_properties_text(text: str) -> dict[str, str]:
+    """key=value lines (later ones win, as in Java's Properties); comments and blank lines skipped."""
     pairs = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             key, _, value = line.partition("=")
             pairs[key.strip()] = value.strip()
@@ -421,8 +427,17 @@ class DataNode(_HdfsDaemon):
                 f"-Ddfs.datanode.ipc.address={HOST}:{self.ipc_port}",
                 f"-Ddfs.datanode.data.dir=file://{self.data_dir}"]
 
+    def registered(self) -> bool:
+        """This very process (asked on its own HTTP port) has registered with the NameNode and heartbeats.
+
+        The NameNode alone cannot tell: it still counts a killed DataNode live until it goes stale."""
+        url = f"http://{HOST}:{self.http_port}/jmx?qry=Hadoop:service=DataNode,name=DataNodeInfo"
+        with urllib.request.urlopen(url, timeout=3) as response:
+            actors = json.loads(json.load(response)["beans"][0]["BPServiceActorInfo"])
+        return bool(actors) and all(actor.get("ActorState") == "RUNNING" for actor in actors)
+
     def is_ready(self) -> bool:
-        return self.transfer_port in live_datanode_ports() and not _in_safe_mode()
+        return self.registered() and self.transfer_port in live_datanode_ports() and not _in_safe_mode()
 
 
 def _namenode_info() -> dict:
@@ -435,6 +450,13 @@ def live_datanode_ports() -> set[int]:
     """The data transfer ports of the DataNodes that the NameNode counts as live."""
     live = json.loads(_namenode_info()["LiveNodes"])
     return {int(node["xferaddr"].rsplit(":", 1)[1]) for node in live.values()}
+
+
+def fsck(path: str) -> str:
+    """The NameNode's fsck report of path with its blocks and their locations (what `hdfs fsck` prints)."""
+    query = urllib.parse.urlencode({"ugi": "root", "files": 1, "blocks": 1, "locations": 1, "path": path})
+    with urllib.request.urlopen(f"http://{HOST}:{NAMENODE_HTTP_PORT}/fsck?{query}", timeout=30) as response:
+        return response.read().decode()
 
 
 def _in_safe_mode() -> bool:
@@ -588,6 +610,9 @@ def environment(topology: Topology | None = None) -> dict[str, str]:
         "DB_URL": (f"mysql+mysqlconnector://root:{MARIADB_PASSWORD}@{HOST}:{MARIADB_PORT}/{DATABASE}"
                    "?charset=utf8mb4&collation=utf8mb4_unicode_ci"),
         "DATA_URL": f"hdfs://{HOST}:{NAMENODE_PORT}/data",
+        # The HDFS client (hdfs-native) reads the client settings of the shared hdfs-site.xml from here,
+        # as it does in the Docker image: the write pipeline's DataNode replacement policy.
+        "HADOOP_CONF_DIR": str(CONF),
         "CHECKPOINT_DIR": str(VAR / "checkpoints"),
         "PROJECT": os.environ.get("PROJECT", "p7"),
     }
