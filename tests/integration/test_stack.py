@@ -227,7 +227,7 @@ def test_mariadb_stopped_then_started():
 def test_one_datanode_killed_while_a_file_is_written_and_others_read(datanode, monkeypatch):
     """A DataNode SIGKILLed in the middle of a write: that write completes on the other two, every
     committed file stays readable while it is down, new writes work again (once the NameNode sees it
-    stale, 10 s), and after its restart every file is back to three replicas."""
+    dead, about 90 s), and after its restart every file is back to three replicas."""
     monkeypatch.setenv("HADOOP_CONF_DIR", str(CONF))  # as `make env` sets it for the pipeline
     storage = open_storage(f"{HDFS_URL}/stack-test/{datanode}-{uuid.uuid4().hex[:8]}")
     storage.ensure_folder()
@@ -250,7 +250,10 @@ def test_one_datanode_killed_while_a_file_is_written_and_others_read(datanode, m
                 failures.append(error)
                 return False
 
-        assert wait_until(write_after, 30, interval=1), f"no write succeeded with {datanode} down: {failures}"
+        # hdfs-native 0.14.7 does not exclude a dead DataNode from a new pipeline, and with three DataNodes
+        # and replication 3 the NameNode keeps choosing it until it declares it dead (2 x 30 s recheck +
+        # 10 heartbeats = 90 s): until then new writes fail (the consumers retry their commits).
+        assert wait_until(write_after, 150, interval=1), f"no write succeeded with {datanode} down: {failures}"
         print(f"{datanode} killed: writes failed {len(failures)} times for {time.monotonic() - began:.1f} s")
         for name, data in committed.items():
             assert storage.read(name) == data, name
