@@ -280,7 +280,7 @@ class Kafka(Server):
     """One KRaft node (broker and controller in one process).
 
     The single broker (`kafka`) runs the shared settings unchanged, as the Docker image does. In the
-    cluster each node `kafka-N` adds stack/conf/cluster.properties (replication 3, min ISR 2) and its
+    cluster each node `kafka-N` adds stack/cluster.properties (replication 3, min ISR 2) and its
     own id, ports and folder, with a static quorum of all the cluster's controllers.
     """
 
@@ -303,7 +303,7 @@ class Kafka(Server):
             # The shared settings plus where this stack keeps its log segments.
             return shared + f"\nlog.dirs={self.home / 'data'}\n"
         overrides = {
-            **_read_properties(CONF / "cluster.properties"),
+            **_read_properties(ROOT / "stack" / "cluster.properties"),
             "node.id": str(self.node_id),
             "controller.quorum.voters": ",".join(f"{node}@{HOST}:{port}" for node, port in self.voters.items()),
             "controller.quorum.bootstrap.servers": None,  # the static voters list instead
