@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STACK  := $(PY) -m stack
 STAMPS := var/stamps
 
-.PHONY: setup up down status env test faults demo dashboard bench
+.PHONY: setup up cluster down status env test faults demo dashboard bench
 
 setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
        src/report_pb2.py
@@ -48,8 +48,13 @@ $(STAMPS)/chromium:
 src/report_pb2.py: src/report.proto $(STAMPS)/venv
 	$(PY) -m grpc_tools.protoc -I=src/ --python_out=src/ report.proto
 
+# `make up` runs one Kafka broker (the specification's); `make cluster` (or STACK_BROKERS=3 make up) runs
+# three, replication 3. The choice is remembered until `make down`; both run three DataNodes.
 up: setup
 	@$(STACK) up
+
+cluster: setup
+	@STACK_BROKERS=3 $(STACK) up
 
 down:
 	@test -x $(PY) && $(STACK) down || true
@@ -76,7 +81,7 @@ test: setup
 # Every fault test (tests/faults/), the server restarts included; FAULT_SEED=N replays a seed.
 faults: setup
 	@$(STACK) up
-	$(PY) -m pytest -m faults
+	$(PY) -m pytest -m "faults or slow"
 
 # The benchmark's own packages (pyspark, py-spy) and the Spark peer's Kafka jars: not needed by `make test`.
 BENCH_ROWS ?= 20000

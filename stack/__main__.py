@@ -1,5 +1,9 @@
 """python -m stack {up|down|status|env} | {start|stop|kill|log} SERVER
 
+The topology: `up` starts one Kafka broker (`kafka`) by default, or three (`kafka-1`..`kafka-3`)
+with STACK_BROKERS=3, plus MariaDB, a NameNode and three DataNodes (`datanode-1`..`datanode-3`).
+It is remembered until `down`, so `status`, `env`, `start`, `stop`, `kill` and `log` act on what runs.
+
 The pipeline never imports this package: it only reads the variables that `env` prints.
 """
 from __future__ import annotations
@@ -9,33 +13,56 @@ import shlex
 import sys
 import time
 
-from .servers import SERVERS, StackError, endpoints, environment, log_tail
+from .servers import ALL_SERVERS, StackError, Topology, endpoints, environment, log_tail
 
 COMMANDS_ALL = ("up", "down", "status", "env")
 COMMANDS_ONE = ("start", "stop", "kill", "log")
 
 
-def up(names: list[str]) -> None:
+def up(topology: Topology, names: list[str] | None = None) -> None:
+    servers = topology.servers
+    names = names or list(servers)
     began = time.monotonic()
     for name in names:  # start them all, then wait: the JVMs boot side by side
-        SERVERS[name].start()
+        servers[name].start()
     for name in names:
         print(f"  waiting for {name} ...", flush=True)
-        SERVERS[name].wait_ready()
+        servers[name].wait_ready()
     print(f"ready in {time.monotonic() - began:.0f} s:")
-    for line in endpoints():
+    for line in endpoints(topology):
         print(f"  {line}")
 
 
-def down(names: list[str]) -> None:
-    for name in reversed(names):
-        SERVERS[name].stop()
-        print(f"  {name} stopped")
+def up_all() -> None:
+    """Start the requested topology; servers of another topology that still run are stopped first
+    (switching between one broker and three restarts only Kafka: each keeps its own data)."""
+    wanted = Topology.requested()
+    for name, server in reversed(ALL_SERVERS.items()):
+        if name not in wanted.servers and server.running():
+            server.stop()
+            print(f"  {name} stopped: not part of {_describe(wanted)}")
+    wanted.remember()
+    up(wanted)
 
 
-def status() -> int:
+def _describe(topology: Topology) -> str:
+    return (f"{topology.brokers} Kafka broker{'s' if topology.brokers > 1 else ''} and "
+            f"{topology.datanodes} DataNode{'s' if topology.datanodes > 1 else ''}")
+
+
+def down() -> None:
+    # Whatever runs, of any topology (reverse start order: Kafka, HDFS, MariaDB), then forget the topology.
+    for name, server in reversed(ALL_SERVERS.items()):
+        if server.running():
+            server.stop()
+            print(f"  {name} stopped")
+    Topology.forget()
+
+
+def status(topology: Topology) -> int:
     all_ready = True
-    for name, server in SERVERS.items():
+    total = 0
+    for name, server in topology.servers.items():
         pid = server.pid()
         try:
             ready = pid is not None and server.is_ready()
@@ -43,38 +70,51 @@ def status() -> int:
             ready = False
         all_ready &= ready
         state = "ready" if ready else ("running, not ready" if pid else "stopped")
-        print(f"  {name:9} {state:20} pid {pid or '-':<8} log {server.log_file}")
-    for line in endpoints():
+        rss = server.rss_bytes() or 0
+        total += rss
+        memory = f"{rss / 2**20:5.0f} MB" if rss else "    - MB"
+        print(f"  {name:10} {state:20} pid {pid or '-':<8} RSS {memory}  log {server.log_file}")
+    print(f"  {'total':10} {'':20} {'':12} RSS {total / 2**20:5.0f} MB")
+    for line in endpoints(topology):
         print(f"  {line}")
     return 0 if all_ready else 3
+
+
+def one_server(topology: Topology, name: str):
+    servers = topology.servers
+    if name not in servers:
+        raise StackError(f"{name} is not part of the running stack ({_describe(topology)}); "
+                         f"its servers: {', '.join(servers)}")
+    return servers[name]
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=COMMANDS_ALL + COMMANDS_ONE)
-    parser.add_argument("server", nargs="?", choices=list(SERVERS))
+    parser.add_argument("server", nargs="?", choices=list(ALL_SERVERS))
     args = parser.parse_args(argv)
     if args.command in COMMANDS_ONE and not args.server:
-        parser.error(f"`{args.command}` needs a server: one of {', '.join(SERVERS)}")
+        parser.error(f"`{args.command}` needs a server: one of {', '.join(Topology.current().servers)}")
     try:
+        topology = Topology.current()
         if args.command == "up":
-            up(list(SERVERS))
+            up_all()
         elif args.command == "down":
-            down(list(SERVERS))
+            down()
         elif args.command == "status":
-            return status()
+            return status(topology)
         elif args.command == "env":
-            for key, value in environment().items():
+            for key, value in environment(topology).items():
                 print(f"export {key}={shlex.quote(value)}")
         elif args.command == "start":
-            up([args.server])
+            up(topology, [one_server(topology, args.server).name])
         elif args.command == "stop":
-            SERVERS[args.server].stop()
+            one_server(topology, args.server).stop()
         elif args.command == "kill":
-            SERVERS[args.server].kill()
+            one_server(topology, args.server).kill()
         elif args.command == "log":
-            print(log_tail(args.server, 60))
+            print(log_tail(one_server(topology, args.server).name, 60))
     except StackError as error:
         print(f"stack: {error}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 @pytest.mark.parametrize("server, how, producer_args, who_retries", [
     ("kafka", "kill", [], ["producer"]),
     ("kafka", "kill", ["--resume"], ["producer"]),
-    ("datanode", "kill", [], ["consumer"]),
+    ("datanode-2", "kill", [], ["consumer"]),  # one of three: replicas elsewhere, new writes fail until it is back
     ("namenode", "stop", [], ["consumer"]),
     ("mariadb", "stop", [], ["weather_generator", "producer"]),
 ])

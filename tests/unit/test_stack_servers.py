@@ -1,0 +1,135 @@
+"""The local stack's bookkeeping without its servers: pid files that outlive their process, and the topologies."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from stack import servers
+from stack.servers import ALL_SERVERS, DataNode, Kafka, ProcessId, Server, Topology
+
+
+class Sleeper(Server):
+    """A stand-in server: `sleep`, started and stopped through the stack's own process management."""
+
+    def __init__(self) -> None:
+        super().__init__("sleeper", 1, stop_timeout=5)
+
+    def command(self) -> list[str]:
+        return ["sleep", "300"]
+
+
+@pytest.fixture
+def var(tmp_path, monkeypatch):
+    monkeypatch.setattr(servers, "RUN", tmp_path / "run")
+    monkeypatch.setattr(servers, "LOGS", tmp_path / "log")
+    monkeypatch.setattr(servers, "port_open", lambda port, host=servers.HOST: False)
+    return tmp_path
+
+
+@pytest.fixture
+def stranger():
+    """A process the stack did not start, which happens to hold a pid a pid file names."""
+    process = subprocess.Popen(["sleep", "300"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_server_started_is_recognised_and_killed(var):
+    sleeper = Sleeper()
+    sleeper.start()
+    pid = sleeper.pid()
+    assert pid is not None and ProcessId.load(sleeper.pid_file).start is not None
+    sleeper.kill()
+    assert sleeper.pid() is None and not sleeper.pid_file.exists()
+
+
+def test_a_recycled_pid_is_never_signalled(var, stranger):
+    sleeper = Sleeper()
+    sleeper.pid_file.parent.mkdir(parents=True)
+    # The pid file names the stranger's pid, but the process it recorded started at another moment.
+    recorded = ProcessId.of(stranger.pid)
+    ProcessId(stranger.pid, recorded.start - 1, recorded.boot).write(sleeper.pid_file)
+    assert sleeper.pid() is None and not sleeper.running()
+    sleeper.kill()
+    sleeper.stop()
+    assert stranger.poll() is None, "the stack signalled a process it did not start"
+    assert not sleeper.pid_file.exists()
+
+
+def test_a_pid_from_another_boot_is_not_the_server(var, stranger):
+    sleeper = Sleeper()
+    sleeper.pid_file.parent.mkdir(parents=True)
+    ProcessId(stranger.pid, ProcessId.of(stranger.pid).start, "another-boot").write(sleeper.pid_file)
+    assert sleeper.pid() is None
+    sleeper.kill()
+    assert stranger.poll() is None
+
+
+def test_a_bare_pid_file_counts_only_for_the_servers_own_command_line(var, stranger):
+    sleeper = Sleeper()
+    sleeper.pid_file.parent.mkdir(parents=True)
+    sleeper.pid_file.write_text(f"{stranger.pid}\n")  # as an older stack wrote it
+    assert sleeper.pid() == stranger.pid  # `sleep 300` is the sleeper's own command line
+    sleeper.command = lambda: ["mariadbd", "--no-defaults"]
+    assert sleeper.pid() is None
+    sleeper.kill()
+    assert stranger.poll() is None
+
+
+def test_default_topology_is_one_broker_and_three_datanodes(var, monkeypatch):
+    monkeypatch.delenv("STACK_BROKERS", raising=False)
+    topology = Topology.current()
+    assert list(topology.servers) == ["mariadb", "namenode", "datanode-1", "datanode-2", "datanode-3", "kafka"]
+    env = servers.environment(topology)
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092" and env["TOPIC_REPLICATION_FACTOR"] == "1"
+
+
+def test_cluster_topology_is_remembered_and_printed(var, monkeypatch):
+    monkeypatch.setenv("STACK_BROKERS", "3")
+    Topology.requested().remember()
+    monkeypatch.delenv("STACK_BROKERS")
+    topology = Topology.current()
+    assert [name for name in topology.servers if name.startswith("kafka")] == ["kafka-1", "kafka-2", "kafka-3"]
+    env = servers.environment(topology)
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
+    assert env["TOPIC_REPLICATION_FACTOR"] == "3"
+    Topology.forget()
+    assert Topology.current() == Topology()
+
+
+def test_every_server_has_its_own_ports_and_folders():
+    ports = []
+    for server in ALL_SERVERS.values():
+        if isinstance(server, DataNode):
+            ports += [server.transfer_port, server.http_port, server.ipc_port]
+        elif isinstance(server, Kafka) and server.name != "kafka":
+            ports += [server.port, server.controller_port]
+    ports += [servers.NAMENODE_PORT, servers.NAMENODE_HTTP_PORT, servers.MARIADB_PORT]
+    assert len(ports) == len(set(ports))
+    folders = [s.data_dir for s in ALL_SERVERS.values() if isinstance(s, DataNode)]
+    folders += [s.home for s in ALL_SERVERS.values() if isinstance(s, Kafka)]
+    assert len(folders) == len(set(folders))
+
+
+def test_cluster_nodes_settings(var, monkeypatch):
+    node = Topology(brokers=3).servers["kafka-2"]
+    settings = servers._read_properties_text(node.settings())
+    assert settings["node.id"] == "2"
+    assert settings["controller.quorum.voters"] == "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"
+    assert "controller.quorum.bootstrap.servers" not in settings
+    assert settings["listeners"] == "PLAINTEXT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095"
+    for key, value in {"default.replication.factor": "3", "min.insync.replicas": "2",
+                       "offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3",
+                       "transaction.state.log.min.isr": "2", "share.coordinator.state.topic.replication.factor": "3",
+                       "share.coordinator.state.topic.min.isr": "2"}.items():
+        assert settings[key] == value, key
+    single = servers._read_properties_text(Topology().servers["kafka"].settings())
+    assert single["default.replication.factor"] == "1" and single["controller.quorum.bootstrap.servers"]
+
+
+def test_bad_broker_count_is_refused(monkeypatch):
+    monkeypatch.setenv("STACK_BROKERS", "2")
+    with pytest.raises(servers.StackError, match="1 broker .* or 3"):
+        Topology.requested()
