@@ -95,13 +95,14 @@ def restore(before: HostState, log=print) -> None:
     log("engine: host restored (ip_forward, FORWARD policy, iptables nat/filter, links, mounts)")
 
 
-def install(log=print) -> None:
+def install(logfile: Path, log=print) -> None:
     """Debian's docker.io (engine 20.10, containerd, runc, iptables); apt never starts it here."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    log("engine: apt-get update && apt-get install docker.io")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "docker.io"], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    log(f"engine: apt-get update && apt-get install docker.io (output in {logfile.name})")
+    with open(logfile, "ab") as out:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "docker.io"], check=True, env=env, stdout=out,
+                       stderr=subprocess.STDOUT)
 
 
 def _children(pid: int) -> list[int]:
@@ -137,7 +138,7 @@ class Engine:
     def start(self) -> None:
         if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
             raise RuntimeError("a dockerd already runs on this machine: stop it first (this run owns its engine)")
-        install(self.log)
+        install(self.artifacts / "apt.log", self.log)
         self.before = HostState.now()
         (self.artifacts / "host-before.json").write_text(json.dumps(asdict(self.before), indent=1))
         logfile = open(self.artifacts / "dockerd.log", "ab")

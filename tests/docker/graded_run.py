@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dockerpath import pom_properties  # noqa: E402
 from engine import Engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,8 @@ ARTIFACTS = ROOT / "var" / "docker-test"
 CACHE = ROOT / "var" / "docker-cache"
 STANDINS = Path(__file__).resolve().parent / "standins"
 COMPOSE_VERSION = "v2.29.7"
-HADOOP_VERSION = "3.4.3"   # Dockerfile.hdfs's HADOOP_VERSION, the local stack's pom's hadoop.version
+# The local stack's Hadoop (Dockerfile.hdfs's HADOOP_VERSION equals it: test_docker_sources.py).
+HADOOP_VERSION = pom_properties(ROOT / "stack" / "maven" / "hadoop" / "pom.xml")["hadoop.version"]
 BASE = "weather-standin/bookworm"
 # Image names the project's Dockerfiles start FROM, and the stand-in built for each.
 STANDIN_IMAGES = {"ubuntu:24.04": "ubuntu", "maven:3.9.11-eclipse-temurin-17": "maven", "mysql:8.4.9": "mysql"}
@@ -153,7 +155,8 @@ def build_base_standin(run: Run) -> None:
     """Debian 12 minbase from debootstrap (its tarball cached), imported as the stand-ins' base."""
     tarball = CACHE / "bookworm-minbase.tar"
     if not tarball.exists():
-        sh("apt-get", "install", "-y", "-qq", "debootstrap", env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        sh("apt-get", "install", "-y", "-qq", "debootstrap", env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+           log=ARTIFACTS / "apt.log")
         rootfs = CACHE / "bookworm-rootfs"
         shutil.rmtree(rootfs, ignore_errors=True)
         run.say(f"stand-ins: debootstrap --variant=minbase bookworm ({debian_mirror()})")
@@ -424,14 +427,19 @@ def sequence(run: Run, stack: Stack) -> None:
     with run.check("one DataNode killed under load: committed batches readable, consumers committing"):
         offsets = {p: (stack.checkpoint(p) or {}).get("offset", 0) for p in range(4)}
         sh("docker", "kill", f"{stack.project}-dn-2")
-        time.sleep(45)  # past the NameNode's 30 s heartbeat recheck: the DataNode is dead to it
-        batches = stack.in_container("batches")
-        (ARTIFACTS / "batches-one-datanode-down.json").write_text(json.dumps(batches, indent=1))
-        for partition, info in batches["partitions"].items():
-            assert not info.get("unreadable"), f"partition {partition}: {info['unreadable'][:3]}"
-        wait_for("every partition committing with a DataNode down",
-                 lambda: all((stack.checkpoint(p) or {}).get("offset", 0) > offsets[p] for p in range(4)), 120)
-        sh("docker", "start", f"{stack.project}-dn-2")
+        try:
+            time.sleep(45)  # past the NameNode's 30 s heartbeat recheck: the DataNode is dead to it
+            batches = stack.in_container("batches")
+            (ARTIFACTS / "batches-one-datanode-down.json").write_text(json.dumps(batches, indent=1))
+            for partition, info in batches["partitions"].items():
+                assert not info.get("unreadable"), f"partition {partition}: {info['unreadable'][:3]}"
+            wait_for("every partition committing with a DataNode down",
+                     lambda: all((stack.checkpoint(p) or {}).get("offset", 0) > offsets[p] for p in range(4)), 120)
+            fsck = stack.exec("hdfs", "fsck", "/data", check=False)
+            (ARTIFACTS / "fsck-one-datanode-down.txt").write_text(fsck)
+            assert "is HEALTHY" in fsck, fsck[-800:]
+        finally:
+            sh("docker", "start", f"{stack.project}-dn-2")
 
     with run.check("verifier while everything runs: 0 missing, 0 duplicated (weather.verify --live, issue 11)"):
         out = stack.exec("sh", "-c", "cd /src && python3 -m weather.verify --live 2>&1", timeout=300)
