@@ -11,8 +11,9 @@ is the recorded one again.
         ...                                # docker / docker compose against it
     # stopped and restored, whatever happened inside (the `with` is the trap)
 
-On its own, for working by hand:  python tests/docker/engine.py up|down   (down restores from the
-state file that up wrote).
+On its own, for working by hand:  python tests/docker/engine.py up|down. Every start records the
+daemon's pids and the host's state in var/docker-engine/, so `down` also cleans up after a run that
+was killed outright (SIGKILL leaves no chance to restore).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / "var" / "docker-engine"   # the running engine's pids and the host's state before it
 TABLES = ("nat", "filter")
 # Mounts the daemon makes and may leave behind; nothing outside these is ever unmounted.
 ENGINE_MOUNT_ROOTS = ("/run/docker/", "/var/run/docker/", "/var/lib/docker/", "/run/containerd/")
@@ -137,10 +139,13 @@ class Engine:
 
     def start(self) -> None:
         if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
-            raise RuntimeError("a dockerd already runs on this machine: stop it first (this run owns its engine)")
+            raise RuntimeError("a dockerd already runs on this machine: this run owns its engine; if a killed run "
+                               "left it, `python tests/docker/engine.py down` stops it and restores the host")
         install(self.artifacts / "apt.log", self.log)
         self.before = HostState.now()
-        (self.artifacts / "host-before.json").write_text(json.dumps(asdict(self.before), indent=1))
+        STATE.mkdir(parents=True, exist_ok=True)
+        for folder in {self.artifacts, STATE}:
+            (folder / "host-before.json").write_text(json.dumps(asdict(self.before), indent=1))
         logfile = open(self.artifacts / "dockerd.log", "ab")
         self.daemon = subprocess.Popen(["dockerd", "--storage-driver=overlay2", "--iptables=true"],
                                        stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
@@ -150,6 +155,7 @@ class Engine:
                 raise RuntimeError(f"dockerd did not start: see {self.artifacts / 'dockerd.log'}")
             time.sleep(0.5)
         self.helpers = _children(self.daemon.pid)
+        (STATE / "engine.json").write_text(json.dumps({"pid": self.daemon.pid, "helpers": self.helpers}))
         self.log(f"engine: dockerd {self.daemon.pid} answers (helpers {self.helpers})")
 
     def stop(self) -> None:
@@ -184,26 +190,25 @@ class Engine:
             if self.before is not None:
                 restore(self.before, self.log)
                 (self.artifacts / "host-after.json").write_text(json.dumps(asdict(HostState.now()), indent=1))
+                (STATE / "engine.json").unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> int:
-    """`up`: start an engine and leave it running (state in var/docker-engine/); `down`: undo it."""
-    state = ROOT / "var" / "docker-engine"
-    state.mkdir(parents=True, exist_ok=True)
+    """`up`: start an engine and leave it running; `down`: stop it (or a killed run's) and restore."""
     if argv == ["up"]:
-        engine = Engine(state)
-        engine.start()
-        (state / "engine.json").write_text(json.dumps({"pid": engine.daemon.pid, "helpers": engine.helpers}))
+        STATE.mkdir(parents=True, exist_ok=True)
+        Engine(STATE).start()
         return 0
     if argv == ["down"]:
-        saved = json.loads((state / "engine.json").read_text())
-        for pid in [saved["pid"], *saved["helpers"]]:
-            if _alive(pid):
-                os.kill(pid, signal.SIGTERM)
-        for pid in [saved["pid"], *saved["helpers"]]:
+        saved = json.loads((STATE / "engine.json").read_text()) if (STATE / "engine.json").exists() else {}
+        pids = [pid for pid in [saved.get("pid"), *saved.get("helpers", [])] if pid and _alive(pid)]
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        for pid in pids:
             while _alive(pid):
                 time.sleep(0.2)
-        restore(HostState(**json.loads((state / "host-before.json").read_text())))
+        restore(HostState(**json.loads((STATE / "host-before.json").read_text())))
+        (STATE / "engine.json").unlink(missing_ok=True)
         return 0
     print(__doc__, file=sys.stderr)
     return 2

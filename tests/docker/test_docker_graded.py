@@ -39,3 +39,17 @@ def test_no_certificate_is_committed() -> None:
     for path in graded_run.STANDINS.rglob("*"):
         if path.is_file() and "extra-ca" not in path.parts:
             assert not re.search(r"-----BEGIN CERTIFICATE-----", path.read_text(errors="replace")), path
+
+
+def test_the_engines_host_state_names_what_it_left_behind() -> None:
+    from engine import HostState
+
+    before = HostState(ip_forward="0", iptables={"nat": ["-P PREROUTING ACCEPT"], "filter": ["-P FORWARD ACCEPT"]},
+                       links=["eth0", "lo"])
+    after = HostState(ip_forward="1", iptables={"nat": ["-P PREROUTING ACCEPT", "-N DOCKER"],
+                                                "filter": ["-P FORWARD DROP"]},
+                      links=["docker0", "eth0", "lo"], mounts=["/run/docker/netns/default"])
+    assert before.differences(before) == []
+    assert before.differences(after) == [
+        "ip_forward 0 -> 1", "iptables -t nat: added -N DOCKER", "iptables -t filter: added -P FORWARD DROP",
+        "iptables -t filter: missing -P FORWARD ACCEPT", "link added: docker0", "mount added: /run/docker/netns/default"]
