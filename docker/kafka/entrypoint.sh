@@ -17,13 +17,9 @@ if [[ ! -f "${state}/data/meta.properties" ]]; then
   kafka-storage.sh format --standalone --cluster-id "$(kafka-storage.sh random-uuid)" --config "$config"
 fi
 
-# /src is the mounted source folder: build report_pb2.py from report.proto when it is missing or
-# older, so `docker exec -w /src ... python3 producer.py` works at once. A broken .proto must not
-# keep the broker from starting: warn and go on (the programs also build it on import).
-if [[ -f /src/report.proto && /src/report.proto -nt /src/report_pb2.py ]]; then
-  (cd /src && python3 -m grpc_tools.protoc -I=. --python_out=. report.proto) \
-    || echo "kafka-entrypoint: warning: could not build /src/report_pb2.py from report.proto" >&2
-fi
+# /src is the host user's mounted source folder: nothing here writes into it. The programs import
+# src/report_pb2.py when it is fresh and otherwise generate it into a cache outside /src
+# (src/weather/report.py); PYTHONDONTWRITEBYTECODE (Dockerfile.kafka) keeps __pycache__ out of it.
 
 # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM options
 exec java ${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g} -Djava.awt.headless=true \

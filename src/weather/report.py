@@ -1,11 +1,16 @@
 """The Report codec: the value of every message in the topic.
 
-`report_pb2.py` is generated from `src/report.proto` and not committed, so importing this module
-builds it when it is missing or older than the .proto: `docker exec ... python3 producer.py` then
-works on a fresh checkout without a separate build step.
+`report_pb2.py` is generated from `src/report.proto` and not committed. When `src/report_pb2.py`
+is there and not older than the .proto (`make setup`, or the specification's own `grpc_tools.protoc
+... --python_out=src/` step), it is the one imported. Otherwise importing this module generates it
+into a cache folder outside `src/` (in the temporary folder, keyed by the user and the .proto's
+content) and imports it from there: `docker exec ... python3 producer.py` works on a fresh checkout,
+and a container never writes into the mounted `src/` (whose files belong to the host's user).
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 import re
 import subprocess
@@ -26,26 +31,48 @@ class BadReport(ValueError):
     """Bytes that are not a serialized Report."""
 
 
-def build_report_pb2() -> None:
-    """Generate report_pb2.py next to report.proto, atomically.
+def cache_folder() -> Path:
+    """Where report_pb2.py is generated when src/ has no fresh one: per user and .proto content."""
+    digest = hashlib.sha256(PROTO.read_bytes()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"weather-report-pb2-{os.getuid()}" / digest
 
-    Several programs may start at once on a fresh checkout: each generates into its own temporary
-    folder and renames the result into place, so no program ever imports a half-written file.
+
+def build_report_pb2(folder: Path) -> Path:
+    """Generate report_pb2.py into `folder`, atomically; returns its path.
+
+    Several programs may start at once: each generates into its own temporary folder beside it and
+    renames the result into place, so no program ever imports a half-written file.
     """
-    with tempfile.TemporaryDirectory(dir=SRC, prefix=".protoc-") as out:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / GENERATED.name
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".protoc-") as out:
         subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I={SRC}", f"--python_out={out}", PROTO.name],
                        check=True, cwd=SRC)
-        os.replace(Path(out) / GENERATED.name, GENERATED)
+        os.replace(Path(out) / GENERATED.name, target)
+    return target
 
 
 def _is_stale() -> bool:
     return not GENERATED.exists() or GENERATED.stat().st_mtime < PROTO.stat().st_mtime
 
 
-if _is_stale():
-    build_report_pb2()
+def _load_report_pb2():
+    if not _is_stale():
+        import report_pb2  # src/ is on the path of every program started from src/
+        return report_pb2
+    if "report_pb2" in sys.modules:
+        return sys.modules["report_pb2"]
+    path = build_report_pb2(cache_folder())
+    spec = importlib.util.spec_from_file_location("report_pb2", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["report_pb2"] = module  # one Report class per process, whoever imports it later
+    spec.loader.exec_module(module)
+    return module
 
-import report_pb2  # noqa: E402  (generated just above when needed)
+
+report_pb2 = _load_report_pb2()
 
 
 def encode(station_id: str, date: str, degrees: float) -> bytes:

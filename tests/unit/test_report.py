@@ -36,5 +36,17 @@ def test_importing_the_codec_builds_report_pb2_when_it_is_missing(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "2.5\n"
-    assert (tmp_path / "report_pb2.py").exists()
-    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".protoc-")]
+    # Generated outside the source folder (which may belong to another user, mounted read-only
+    # or shared with a container): nothing is written next to report.proto.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report.proto", "weather"]
+
+
+def test_a_fresh_report_pb2_in_src_is_the_one_imported(tmp_path):
+    shutil.copy(SRC / "report.proto", tmp_path)
+    shutil.copytree(SRC / "weather", tmp_path / "weather", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I=.", "--python_out=.", "report.proto"],
+                   cwd=tmp_path, check=True)
+    result = subprocess.run([sys.executable, "-c", "from weather import report; print(report.report_pb2.__file__)"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == tmp_path / "report_pb2.py"
