@@ -64,10 +64,6 @@ def main():
     settings = Settings.from_env()
     reached = commit.crash_hook(os.environ.get("CONSUMER_CRASH_AT"))  # fault tests only
     partition = args.partition
-    writer = PartitionWriter.acquire(partition, settings.lock_dir, settings.takeover_wait, log,
-                                     storage=open_storage(settings.data_url),
-                                     dead_storage=open_storage(settings.deadletter_url),
-                                     checkpoint_dir=settings.checkpoint_dir, reached=reached)
     # auto_offset_reset "none": an offset out of range (a recreated topic, deleted records) is an
     # error this program handles, never a silent jump to another offset.
     consumer = retry(lambda: KafkaConsumer(**settings.kafka_options(), enable_auto_commit=False,
@@ -81,6 +77,11 @@ def main():
                        log, (topic.TopicMissing,), settings.startup_wait, waiting_advice)
     if partition not in partitions:
         raise UsageError(f"topic {settings.topic} has partitions {sorted(partitions)}, not {partition}")
+    # Only now, sure of the partition, take it over: a mistyped one never stops a healthy writer.
+    writer = PartitionWriter.acquire(partition, settings.lock_dir, settings.takeover_wait, log,
+                                     storage=open_storage(settings.data_url),
+                                     dead_storage=open_storage(settings.deadletter_url),
+                                     checkpoint_dir=settings.checkpoint_dir, reached=reached)
     tp = TopicPartition(settings.topic, partition)
 
     def topic_id(give_up_after=None):

@@ -54,7 +54,7 @@ def main():
     settings = Settings.from_env()
     resume_mode = args.resume or settings.resume
     lock.acquire(Path(settings.lock_dir) / f"producer-{settings.topic}.lock", f"producing topic {settings.topic}",
-                        settings.takeover_wait, log)
+                 settings.takeover_wait, log)
     prepare_topic(settings, resume_mode)
     delivery = Delivery(settings, log)
     tails = delivery.start()

@@ -136,10 +136,7 @@ def read_offsets(storage: Storage, partition: int, batch_id: int) -> OffsetRange
 
 
 def remove_temp_files(storage: Storage, partition: int) -> list[str]:
-    """Delete the partition's leftover `partition-N-batch-*.tmp` files (a crash between write and rename); their names.
-
-    The dead-letter folder names its files the same way, so this cleans it too.
-    """
+    """Delete the partition's leftover `partition-N-batch-*.tmp` files (a crash between write and rename); their names."""
     prefix = f"partition-{partition}-batch-"
     stale = [name for name in storage.names() if name.startswith(prefix) and name.endswith(TEMP_SUFFIX)]
     for name in stale:

@@ -5,9 +5,10 @@ Only those files are read: a later file (written, not yet checkpointed) or a `.t
 incomplete or about to be rewritten, so it is ignored.
 
 A topic recreated while a partition is read makes its consumer start afresh: it removes the
-checkpoint, then rewrites batches from 0 with the new topic id. So a read is a consistent snapshot
-only if all its batches carry one topic id and the checkpoint, read again afterwards, has not gone
-back; otherwise it is read again.
+checkpoint, then rewrites batches from 0 with the new topic id (a checkpoint removed by hand does
+the same with the same id, perhaps other batch boundaries). So a read is a consistent snapshot only
+if all its batches carry one topic id, their offsets follow each other from 0 to the checkpoint's,
+and the checkpoint, read again afterwards, has not gone back; otherwise it is read again.
 """
 from __future__ import annotations
 
@@ -43,22 +44,33 @@ class PartitionSnapshot:
     batches: list[CommittedBatch]
 
 
-def committed_batch_ids(checkpoint_dir: str, partition: int) -> range:
-    """Ids of the partition's committed batches: 0..batch_id of its checkpoint, empty without one."""
-    saved = checkpoint.load(checkpoint_dir, partition)
-    return range(saved.batch_id + 1) if saved else range(0)
+def read_partition(storage: Storage, checkpoint_dir: str, partition: int, attempts: int = 5,
+                   check_tiling: bool = True) -> PartitionSnapshot:
+    """A consistent snapshot of the partition's committed batches (see above).
 
-
-def read_partition(storage: Storage, checkpoint_dir: str, partition: int, attempts: int = 5) -> PartitionSnapshot:
-    """A consistent snapshot of the partition's committed batches (see above)."""
+    check_tiling=False: for the verifier, which reports batches that do not tile as damage itself.
+    """
     for _ in range(attempts):
         saved = checkpoint.load(checkpoint_dir, partition)
         read = [_read(storage, partition, batch_id) for batch_id in (range(saved.batch_id + 1) if saved else ())]
         topic_ids = {batch.info.topic_id for batch in read if batch.info}
         again = checkpoint.load(checkpoint_dir, partition)
-        if len(topic_ids) <= 1 and (saved is None or (again is not None and again.batch_id >= saved.batch_id)):
+        if len(topic_ids) <= 1 and (saved is None or (again is not None and again.batch_id >= saved.batch_id)) \
+                and (not check_tiling or _tiled(saved, read)):
             return PartitionSnapshot(saved, read)
     raise StaleRead(f"partition {partition}: its batches kept changing topic while being read; try again")
+
+
+def _tiled(saved: Checkpoint | None, read: list[CommittedBatch]) -> bool:
+    """The batches' offsets follow each other from 0 to the checkpoint's (a missing batch is reported as such)."""
+    if saved is None or any(batch.info is None for batch in read):
+        return True
+    next_offset = 0
+    for batch in read:
+        if batch.info.offsets.first != next_offset:
+            return False
+        next_offset = batch.info.offsets.last + 1
+    return next_offset == saved.offset
 
 
 def _read(storage: Storage, partition: int, batch_id: int) -> CommittedBatch:

@@ -8,7 +8,9 @@ them receives the settings as arguments.
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,13 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={raw!r} is not a yes/no value; set it to 1 or 0")
+
+
+def _beside(url: str, name: str) -> str:
+    """The folder `name` next to the folder at url (at the root when url is the root)."""
+    parsed = urlparse(url)
+    parent = posixpath.dirname(parsed.path.rstrip("/")) or "/"
+    return parsed._replace(path=posixpath.join(parent, name)).geturl()
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ class Settings:
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             db_url=env.get("DB_URL", f"mysql+mysqlconnector://root:abc@{host}:3306/CS544"),
             data_url=data_url,
-            deadletter_url=env.get("DEADLETTER_URL", "").rstrip("/") or f"{data_url.rsplit('/', 1)[0]}/deadletter",
+            deadletter_url=env.get("DEADLETTER_URL", "").rstrip("/") or _beside(data_url, "deadletter"),
             checkpoint_dir=env.get("CHECKPOINT_DIR", cls.checkpoint_dir),
             topic=env.get("TOPIC", cls.topic),
             partitions=_int(env, "TOPIC_PARTITIONS", cls.partitions, minimum=1),

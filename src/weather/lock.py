@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .program import Stopped, pause, running
+from .program import WAIT_LOG_EVERY, Stopped, pause, running
 
 CHECK_EVERY = 0.05  # seconds between attempts while the holder stops
 
@@ -69,9 +69,8 @@ class WriterLock:
     """A held lock. The programs never release it: the kernel does once the process is gone, so a
     successor starts only when nothing of its predecessor runs. `release()` is for tests."""
 
-    def __init__(self, path: Path, fd: int, took_over_from: int | None) -> None:
+    def __init__(self, path: Path, fd: int) -> None:
         self.path = path
-        self.took_over_from = took_over_from
         self._fd = fd
 
     def release(self) -> None:
@@ -90,6 +89,7 @@ def acquire(path: Path, what: str, wait: float, log: logging.Logger) -> WriterLo
     me = Holder.of(os.getpid())
     asked: dict[Holder, float] = {}  # holder -> when it was asked to stop
     killed: set[Holder] = set()
+    next_unknown_log = time.monotonic() + 1
     try:
         while True:
             try:
@@ -104,7 +104,12 @@ def acquire(path: Path, what: str, wait: float, log: logging.Logger) -> WriterLo
                              what, holder.pid)
                     raise Stopped
                 _make_stop(holder, what, wait, asked, killed, log)
-            # else: the holder has just taken the lock and not named itself yet, or is exiting
+            elif time.monotonic() >= next_unknown_log:
+                # Usually a holder that has just taken the lock and not named itself yet, or is exiting;
+                # longer, a process this one cannot see (another pid namespace sharing the folder).
+                log.warning("%s is locked (%s) by a process not found here (the file names %s); waiting for it",
+                            what, path, holder.pid if holder else "nobody")
+                next_unknown_log = time.monotonic() + WAIT_LOG_EVERY
             pause(CHECK_EVERY)
             if not running():
                 raise Stopped
@@ -113,10 +118,9 @@ def acquire(path: Path, what: str, wait: float, log: logging.Logger) -> WriterLo
         raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, me.text().encode(), 0)
-    took_over = max(asked, key=lambda holder: asked[holder]).pid if asked else None
-    if took_over is not None:
-        log.info("took over %s from pid %d", what, took_over)
-    return WriterLock(path, fd, took_over)
+    if asked:
+        log.info("took over %s from pid %d", what, max(asked, key=lambda holder: asked[holder]).pid)
+    return WriterLock(path, fd)
 
 
 def _make_stop(holder: Holder, what: str, wait: float, asked: dict, killed: set, log: logging.Logger) -> None:

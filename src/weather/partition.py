@@ -95,7 +95,7 @@ class PartitionWriter:
         dates, degrees, station_ids, dead = [], [], [], []
         duplicates, high_water = 0, self.position.high_water
         for record in records:
-            row_id = _row_id(record.headers)
+            row_id = resume.row_id(record.headers)
             if row_id is not None and row_id <= high_water:
                 duplicates += 1
                 continue
@@ -128,10 +128,3 @@ class PartitionWriter:
         self.rows_committed += batch.table.num_rows
 
 
-
-def _row_id(headers) -> int | None:
-    """The record's table id; None without a usable `row_id` header (such a record is kept)."""
-    try:
-        return resume.row_id(headers)
-    except ValueError:
-        return None

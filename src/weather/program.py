@@ -7,7 +7,7 @@ one log line every WAIT_LOG_EVERY seconds.
 
 Ctrl-C and SIGTERM only ask the program to stop: its loop checks `running()` between steps, so a
 signal never lands in the middle of a library call (a pooled connection's rollback, a file write).
-A second signal interrupts at once.
+A second Ctrl-C interrupts at once.
 """
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ def pause(seconds: float) -> None:
 
 
 def _ask_to_stop(signum, frame):
-    if _stop_asked.is_set():
+    # A second Ctrl-C is a person insisting: interrupt at once. A second SIGTERM is only another
+    # writer asking again (weather/lock.py): still stop between steps; SIGKILL is its escalation.
+    if _stop_asked.is_set() and signum == signal.SIGINT:
         raise KeyboardInterrupt
     _stop_asked.set()
 

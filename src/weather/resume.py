@@ -29,9 +29,14 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 
 def row_id(headers) -> int | None:
+    """The record's table id; None without a usable `row_id` header (table ids start at 1)."""
     for name, value in headers or ():
         if name == HEADER:
-            return int(value)
+            try:
+                found = int(value)
+            except (TypeError, ValueError):  # a header without a value, or not a number: someone else's record
+                return None
+            return found if found >= 1 else None
     return None
 
 

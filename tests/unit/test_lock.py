@@ -10,7 +10,7 @@ from weather import lock
 from world import SRC, wait_for
 
 HOLDER = textwrap.dedent("""
-    import logging, signal, sys
+    import logging, signal, sys, time
     from pathlib import Path
     from weather import lock
     from weather.program import pause, run, running
@@ -21,6 +21,9 @@ HOLDER = textwrap.dedent("""
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("held", flush=True)
         while running():
+            if sys.argv[3] == "slow":  # one long step, which no signal may cut short
+                time.sleep(1.5)
+                print("step done", flush=True)
             pause(0.05)
 
     run(main, "holder")
@@ -94,7 +97,22 @@ def test_a_holder_named_by_a_reused_pid_is_never_signalled(tmp_path):
         wait_held(contender)
         contender.terminate()
         assert contender.wait(timeout=10) == 0 and bystander.poll() is None
+        assert f"by a process not found here (the file names {bystander.pid}); waiting" in contender.stderr.read()
     finally:
         if fd is not None:
             os.close(fd)
         bystander.kill()
+
+
+def test_two_contenders_asking_a_holder_to_stop_never_cut_its_step_short(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    slow = holder(path, wait=10, kind="slow")
+    wait_held(slow)
+    second = holder(path, wait=10)
+    time.sleep(0.2)
+    third = holder(path, wait=10)  # both send SIGTERM: the second one is no reason to interrupt
+    wait_held(third)
+    assert slow.wait(timeout=10) == 0 and "step done" in slow.stdout.read()
+    assert second.wait(timeout=10) == 0
+    third.terminate()
+    assert third.wait(timeout=10) == 0

@@ -44,6 +44,19 @@ def test_records_at_or_below_the_high_water_mark_are_dropped_and_counted(tmp_pat
     assert again.batch(records(7, [7, 2, 8])).table.num_rows == 1
 
 
+def test_a_header_without_a_usable_row_id_is_kept_and_moves_no_mark(tmp_path):
+    first = writer(tmp_path)
+    first.start("t1")
+    first.commit(first.batch(records(0, [10])))
+    strangers = records(1, [None, None, None])
+    strangers[0] = strangers[0]._replace(headers=[("row_id", None)])
+    strangers[1] = strangers[1]._replace(headers=[("row_id", b"0")])
+    strangers[2] = strangers[2]._replace(headers=[("row_id", b"ten")])
+    batch = first.batch(strangers)
+    assert (batch.table.num_rows, batch.duplicates, batch.high_water) == (3, 0, 10)
+    first.lock.release()
+
+
 def test_a_recreated_topic_resets_the_mark_and_a_restart_removes_uncommitted_dead_letters(tmp_path):
     first = writer(tmp_path)
     first.start("t1")
