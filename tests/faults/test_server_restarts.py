@@ -45,6 +45,6 @@ def test_every_program_rides_out_a_server_restart(pipeline, server, how, produce
     assert found.ok and found.rows_expected == in_kafka.rows, found.line()
     for name in who_retries:
         logs = "".join(p.stderr for p in programs if p.name.startswith(name))
-        assert "retrying in" in logs or "not acknowledged" in logs, f"no {name} said it was retrying:\n{logs[-3000:]}"
+        assert "; retrying" in logs or "not acknowledged" in logs, f"no {name} said it was retrying:\n{logs[-3000:]}"
     for program in programs[1:]:
         assert program.stop() == 0, program.stderr[-3000:]
