@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STACK  := $(PY) -m stack
 STAMPS := var/stamps
 
-.PHONY: setup up cluster down status env test faults demo dashboard bench docker-test
+.PHONY: setup up cluster down status env test faults demo dashboard bench bench-latency docker-test
 
 setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
        src/report_pb2.py
@@ -105,3 +105,8 @@ $(STAMPS)/jars-spark-kafka: bench/pom.xml
 bench: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-kafka
 	@$(STACK) up
 	eval "$$($(STACK) env)" && $(PY) bench/run.py --rows $(BENCH_ROWS)
+
+# Where a row's freshness goes (producer / Kafka + consumer shares, HDFS close times): bench/latency.json.
+bench-latency: setup
+	@$(STACK) up
+	eval "$$($(STACK) env)" && $(PY) bench/latency.py
