@@ -47,6 +47,8 @@ HEDGES = 2
 # DataNode, after dfs.namenode.stale.datanode.interval, when it has enough others), then set back
 # to the folder's replication: the NameNode adds the missing replica once a DataNode is back.
 FALLBACK_REPLICATION = 2
+FALLBACK_FOR = 20.0  # seconds of retrying the fallback before the caller's own retry takes over
+FALLBACK_RETRY_EVERY = 0.2
 log = logging.getLogger("storage")
 
 
@@ -102,13 +104,29 @@ class HdfsStorage:
             # Most likely a DataNode in the pipeline is down: the same file with fewer replicas.
             log.warning("writing %s failed (%s); writing it again with replication %d", path,
                         str(error).splitlines()[0][:200], FALLBACK_REPLICATION)
-            self._write_hedged(path, data, None, FALLBACK_REPLICATION)
+            self._write_fallback(path, data)
             self.client.set_replication(path, self._replication_or_default)
             log.info("wrote %s with replication %d, then set it back to %d", path, FALLBACK_REPLICATION,
                      self._replication_or_default)
             return
         if self._replication is None:
             self._replication = self.client.get_file_info(path).replication
+
+    def _write_fallback(self, path: str, data: bytes) -> None:
+        """The file with FALLBACK_REPLICATION replicas, tried again every FALLBACK_RETRY_EVERY seconds
+        for up to FALLBACK_FOR while the NameNode answers: until it sees the DataNode stale it may
+        still choose it, and a consumer's own retry would back off for many seconds meanwhile."""
+        deadline = time.monotonic() + FALLBACK_FOR
+        while True:
+            try:
+                return self._write_hedged(path, data, None, FALLBACK_REPLICATION)
+            except FileNotFoundError:
+                raise
+            except ERRORS:
+                if time.monotonic() > deadline:
+                    raise
+                self.client.get_file_info(self.folder)  # raises at once if the NameNode is what failed
+                time.sleep(FALLBACK_RETRY_EVERY)
 
     _replication: int | None = None  # the replication of a file written normally (dfs.replication); 3 until seen
 

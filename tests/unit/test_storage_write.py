@@ -58,6 +58,8 @@ class FakeClient:
         return True
 
     def get_file_info(self, path):
+        if path == "/data":
+            return SimpleNamespace(replication=0)  # the folder: the NameNode answers
         return SimpleNamespace(replication=self.files[path][1])
 
 
@@ -90,7 +92,8 @@ def test_a_failed_pipeline_is_written_with_fewer_replicas_then_set_back(fake):
     assert fake.client.replication_set == {"/data/b.tmp": 3}
 
 
-def test_a_failure_with_fewer_replicas_too_is_raised(fake):
+def test_a_failure_with_fewer_replicas_too_is_retried_for_a_while_then_raised(fake, monkeypatch):
+    monkeypatch.setattr(storage, "FALLBACK_FOR", 0.3)
     fake.client.fail_replication = None
     original = FakeWriter.write
 
@@ -98,7 +101,9 @@ def test_a_failure_with_fewer_replicas_too_is_raised(fake):
         raise RuntimeError("no DataNode")
     FakeWriter.write = always_fail
     try:
+        began = time.monotonic()
         with pytest.raises(RuntimeError):
             fake.write("c.tmp", b"z")
+        assert 0.3 <= time.monotonic() - began < 2
     finally:
         FakeWriter.write = original
