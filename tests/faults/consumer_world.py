@@ -43,14 +43,16 @@ def seeded(name: str) -> tuple[int, random.Random]:
     return seed, random.Random(seed)
 
 
-def record_figures(test: str, found: verify.Verdict, **figures) -> None:
-    """Add this test's figures to tests/artifacts/consumer-faults.json (docs/RELIABILITY.md quotes them)."""
+def record_figures(test: str, found: verify.Verdict | None, **figures) -> None:
+    """Add this test's figures to tests/artifacts/consumer-faults.json (docs/RELIABILITY.md quotes them);
+    found is None for a test that measures without a pipeline to verify."""
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     known = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    known[test] = {"rows_checked": found.rows_expected, "rows_found": found.rows_found, "missing": found.missing,
-                   "duplicated": found.duplicated, "unexpected": found.unexpected,
-                   "coverage_errors": len(found.coverage_errors), "batches": found.batches,
-                   "verdict": found.line(), "at": time.strftime("%Y-%m-%d %H:%M:%S"), **figures}
+    verdict = {} if found is None else {
+        "rows_checked": found.rows_expected, "rows_found": found.rows_found, "missing": found.missing,
+        "duplicated": found.duplicated, "unexpected": found.unexpected,
+        "coverage_errors": len(found.coverage_errors), "batches": found.batches, "verdict": found.line()}
+    known[test] = {**verdict, "at": time.strftime("%Y-%m-%d %H:%M:%S"), **figures}
     temp = FIGURES.with_suffix(".tmp")
     temp.write_text(json.dumps(known, indent=2, sort_keys=True))
     temp.replace(FIGURES)
