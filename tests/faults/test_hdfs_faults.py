@@ -14,39 +14,12 @@ import time
 
 import pytest
 
-from consumer_world import assert_verified, record_figures, seeded, wait_caught_up
+from consumer_world import finish, record_figures, seeded, start_pipeline
 from producer_world import server_down
-from readback import ReadBackWatcher
 from world import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 DATANODE_KILLS = 10
-SMALL_BATCHES = {"CONSUMER_MAX_POLL_RECORDS": "50"}  # several commits per second per partition
-
-
-def start_pipeline(pipeline):
-    generator = pipeline.start("weather_generator.py")
-    producer = pipeline.start("producer.py")
-    consumers = [pipeline.start("consumer.py", str(p), **SMALL_BATCHES) for p in range(4)]
-    wait_for(lambda: sum(pipeline.end_offsets().values()) >= 200, 60, "200 rows in Kafka")
-    watcher = ReadBackWatcher(pipeline.data_url, str(pipeline.checkpoint_dir))
-    watcher.start()
-    return generator, producer, consumers, watcher
-
-
-def finish(pipeline, generator, producer, consumers, watcher):
-    assert generator.stop() == 0
-    rows = len(pipeline.table_rows())
-    wait_for(lambda: sum(pipeline.end_offsets().values()) >= rows, 60, "every row in Kafka")
-    wait_caught_up(pipeline)
-    read_back = watcher.stop()
-    found = assert_verified(pipeline)
-    assert found.rows_expected == rows
-    assert not read_back.problems, "\n".join(read_back.problems[:20])
-    assert read_back.rows == rows, f"{read_back.rows} rows read back, {rows} in the table"
-    for program in (*consumers, producer):
-        assert program.stop() == 0, program.stderr[-3000:]
-    return found, read_back
 
 
 def next_commit_after(watcher, since: float, timeout: float) -> float | None:
