@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -40,6 +41,11 @@ ERRORS = (OSError, RuntimeError)
 # fails, or its file is deleted). At most HEDGES extra copies per write.
 HEDGE_AFTER = 0.06
 HEDGES = 2
+# A write whose copies all hang (a pipeline recovery with a dead DataNode waits out ~30 s socket
+# timeouts) is given up after WRITE_GIVE_UP seconds: the caller writes the file again, on a new
+# pipeline, while the hung threads run out their timeouts in the background (their files are
+# overwritten or deleted, never renamed into place).
+WRITE_GIVE_UP = 5.0
 # hdfs-native never excludes a failed DataNode when it asks for a block's pipeline, and the NameNode
 # keeps offering a dead DataNode until it declares it dead (~90 s with the reference settings), so
 # with replication 3 on three DataNodes every new file fails meanwhile. A file whose pipeline
@@ -90,7 +96,8 @@ class HdfsStorage:
 
     def _background(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=2 * (HEDGES + 1), thread_name_prefix="hdfs-close")
+            # room for hung writes (see WRITE_GIVE_UP) besides the live ones
+            self._pool = ThreadPoolExecutor(max_workers=8 * (HEDGES + 1), thread_name_prefix="hdfs-close")
         return self._pool
 
     def write(self, name: str, data: bytes, midway: Midway = None) -> None:
@@ -138,22 +145,23 @@ class HdfsStorage:
         return self.client.create(path, hdfs_native.WriteOptions(overwrite=True, replication=replication))
 
     def _write_hedged(self, path: str, data: bytes, midway: Midway, replication: int | None = None) -> None:
-        writer = self._create(path, replication)
-        try:
-            first, rest = _halves(data)
-            writer.write(first)
-            if midway:
-                midway()
-            writer.write(rest)
-        except BaseException:
-            _close_quietly(writer)
-            raise
-        pending: dict[Future, str] = {self._background().submit(writer.close): path}
+        # The whole write runs in the background, so a hung pipeline (in write() as well as in close())
+        # is given up after WRITE_GIVE_UP; copies are started only once the bytes are written and the
+        # close has taken HEDGE_AFTER (a big batch's write takes longer than that and is not a stall).
+        closing = threading.Event()
+        pending: dict[Future, str] = {
+            self._background().submit(self._write_one, path, data, replication, midway, closing): path}
         started = time.monotonic()
         errors: list[BaseException] = []
         hedges = 0
         while pending:
-            done, _ = wait(pending, timeout=HEDGE_AFTER if hedges < HEDGES else None, return_when=FIRST_COMPLETED)
+            left = started + WRITE_GIVE_UP - time.monotonic()
+            if left <= 0:
+                for hung, hung_path in pending.items():
+                    hung.add_done_callback(lambda _, p=hung_path: p != path and self._delete_quietly(p))
+                raise TimeoutError(f"{path}: not written and closed within {WRITE_GIVE_UP:.0f} s")
+            done, _ = wait(pending, timeout=min(left, HEDGE_AFTER) if hedges < HEDGES else left,
+                           return_when=FIRST_COMPLETED)
             for future in done:
                 written = pending.pop(future)
                 error = future.exception()
@@ -169,20 +177,33 @@ class HdfsStorage:
                 for loser, loser_path in pending.items():
                     loser.add_done_callback(lambda _, p=loser_path: p != path and self._delete_quietly(p))
                 return
-            if not done and hedges < HEDGES:
+            if errors and path not in pending.values():
+                break  # the file itself failed: its copies cannot save it from the caller's retry
+            stalled = closing.is_set() and time.monotonic() - closing.at >= HEDGE_AFTER
+            if not done and stalled and hedges < HEDGES:
                 hedges += 1
                 copy = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-                pending[self._background().submit(self._write_copy, copy, data, replication)] = copy
+                pending[self._background().submit(self._write_one, copy, data, replication)] = copy
+        for loser, loser_path in pending.items():
+            loser.add_done_callback(lambda _, p=loser_path: self._delete_quietly(p))
         raise errors[0]
 
-    def _write_copy(self, path: str, data: bytes, replication: int | None) -> None:
+    def _write_one(self, path: str, data: bytes, replication: int | None, midway: Midway = None,
+                   closing: threading.Event | None = None) -> None:
         writer = self._create(path, replication)
         try:
-            writer.write(data)
+            first, rest = _halves(data)
+            writer.write(first)
+            if midway:
+                midway()
+            writer.write(rest)
         except BaseException:
             _close_quietly(writer)
             raise
-        writer.close()
+        if closing is not None:
+            closing.at = time.monotonic()
+            closing.set()
+        writer.close()  # the data is durable on the DataNodes only once close() returns
 
     def _delete_quietly(self, path: str) -> None:
         try:

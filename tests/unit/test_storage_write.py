@@ -107,3 +107,12 @@ def test_a_failure_with_fewer_replicas_too_is_retried_for_a_while_then_raised(fa
         assert 0.3 <= time.monotonic() - began < 2
     finally:
         FakeWriter.write = original
+
+
+def test_a_write_whose_copies_all_hang_is_given_up_and_written_again(fake, monkeypatch):
+    monkeypatch.setattr(storage, "WRITE_GIVE_UP", 0.3)
+    fake.client.close_delays = [2.0, 2.0, 2.0]  # the first write and both its copies hang
+    began = time.monotonic()
+    fake.write("d.tmp", b"w" * 10)  # given up after 0.3 s, then written again (with fewer replicas)
+    assert time.monotonic() - began < 1.5
+    assert fake.client.files["/data/d.tmp"][0] == b"w" * 10
