@@ -32,6 +32,7 @@ import hdfs_native  # noqa: E402
 
 from bench import broker, database, freshness  # noqa: E402
 from bench.common import ROOT, run_from_env  # noqa: E402
+from stack.servers import Topology  # noqa: E402
 from weather.storage import HdfsStorage  # noqa: E402
 
 RESULTS = ROOT / "bench" / "latency.json"
@@ -70,8 +71,19 @@ def close_times(hdfs: str, folder: str, files: int) -> dict:
     return {name: stats(values) for name, values in found.items()}
 
 
+def stack_rss() -> dict:
+    """Resident memory of every server of the running topology, MB, and their total."""
+    topology = Topology.current()
+    servers = {name: (server.rss_bytes() or 0) / 2**20 for name, server in topology.servers.items()}
+    return {"brokers": topology.brokers, "servers_mb": servers, "total_mb": sum(servers.values())}
+
+
 def table(results: dict) -> str:
-    lines = ["| HDFS, 2 KB files | median / p99 / max ms | closes over 100 ms |", "|---|---|---|"]
+    rss = results["stack_rss"]
+    lines = [f"Whole stack RSS ({rss['brokers']} Kafka broker{'s' if rss['brokers'] > 1 else ''}, NameNode, three "
+             f"DataNodes, MariaDB) at the end of the run: {rss['total_mb']:,.0f} MB ("
+             + ", ".join(f"{name} {mb:,.0f}" for name, mb in rss["servers_mb"].items()) + ").", "",
+             "| HDFS, 2 KB files | median / p99 / max ms | closes over 100 ms |", "|---|---|---|"]
     labels = {"replication_1": "close(), replication 1 (one DataNode's case)",
               "replication_3": "close(), replication 3 (three DataNodes)",
               "pipeline_write_replication_3": "the pipeline's write + close (hedged), replication 3"}
@@ -119,7 +131,7 @@ def main() -> None:
     shutil.rmtree(run.local_dir, ignore_errors=True)
     results = {"timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "seconds_per_rate": args.seconds, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-               "before_settings": BEFORE, "close": close, "freshness": fresh}
+               "before_settings": BEFORE, "close": close, "freshness": fresh, "stack_rss": stack_rss()}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     text = BENCHMARKS.read_text()
     summary = (f"Run of {results['timestamp']}, {args.seconds:.0f} s per rate and setting, {os.cpu_count()} CPUs, "
