@@ -1,14 +1,15 @@
 # The front door: `make demo` runs the whole pipeline, `make test` runs every test but the slow
 # fault tests, which restart the shared servers: `make faults` runs the whole fault suite.
 # Both install what they need first (`make setup`), on a fresh machine too.
-# `make bench` (BENCH_ROWS=1000000 for the full run) measures the pipeline: see BENCHMARKS.md.
+# `make bench` (BENCH_ROWS=1000000 for the full run) measures the pipeline, `make bench-latency` only where
+# freshness goes (also part of `make bench`): see BENCHMARKS.md.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  := $(PY) -m stack
 STAMPS := var/stamps
 
-.PHONY: setup up cluster down status env test faults demo dashboard bench docker-test
+.PHONY: setup up cluster down status env test faults demo dashboard bench bench-latency docker-test
 
 setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
        src/report_pb2.py
@@ -104,4 +105,9 @@ $(STAMPS)/jars-spark-kafka: bench/pom.xml
 
 bench: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-kafka
 	@$(STACK) up
-	eval "$$($(STACK) env)" && $(PY) bench/run.py --rows $(BENCH_ROWS)
+	eval "$$($(STACK) env)" && $(PY) bench/run.py --rows $(BENCH_ROWS) && $(PY) bench/latency.py
+
+# Where a row's freshness goes (producer / Kafka + consumer shares, HDFS close times): bench/latency.json.
+bench-latency: setup
+	@$(STACK) up
+	eval "$$($(STACK) env)" && $(PY) bench/latency.py

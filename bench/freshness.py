@@ -82,11 +82,15 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
             "max_ms": 1000 * ordered[-1]}
 
 
-def measure(run: Run, rate: float, seconds: float) -> dict:
-    """Freshness at one insert rate; also the rows per Parquet file and the processes' peak RSS."""
-    name = f"fresh-{int(rate)}"
+def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | None = None, tag: str = "") -> dict:
+    """Freshness at one insert rate; also the rows per Parquet file and the processes' peak RSS.
+
+    extra_env overrides the pipeline's settings (e.g. PRODUCER_IDLE_POLL) for this measurement only;
+    tag tells its topic and folders apart from another measurement at the same rate.
+    """
+    name = f"fresh-{int(rate)}{tag}"
     topic = run.topic(name)
-    env = run.pipeline_env(topic, name)
+    env = {**run.pipeline_env(topic, name), **(extra_env or {})}
     with source.connect(run.db_url).connect() as connection:
         connection.execute(text("TRUNCATE TABLE temperatures"))
         connection.commit()
@@ -119,18 +123,25 @@ def measure(run: Run, rate: float, seconds: float) -> dict:
         watcher.stopping.set()
         for child in [producer, *consumers]:
             child.stop()
-    latency_by_id = {}
+    latency_by_id, producer_share, consumer_share = {}, {}, {}
     for message in messages:
         row_id = int(dict(message.headers)["row_id"])
         seen = watcher.seen[message.partition]
         first = bisect.bisect_right([offset for _, offset in seen], message.offset)
         latency_by_id[row_id] = seen[first][0] - committed[row_id]
+        # The record's CreateTime is stamped by the producer's send(): before it, the row waited in the
+        # table for the producer's next page (idle poll, query); after it, Kafka's acknowledgement, the
+        # consumer's poll and gathering, the Parquet write and close, the rename and the checkpoint.
+        producer_share[row_id] = message.timestamp / 1000 - committed[row_id]
+        consumer_share[row_id] = seen[first][0] - message.timestamp / 1000
     if sorted(latency_by_id) != sorted(committed):
         raise RuntimeError(f"{len(committed)} rows inserted but {len(latency_by_id)} distinct rows in the topic")
     ids = sorted(latency_by_id)
     windows = [percentiles([latency_by_id[i] for i in ids[w * len(ids) // WINDOWS:(w + 1) * len(ids) // WINDOWS]])
                for w in range(WINDOWS)]
     files = sum(checkpoint.load(env["CHECKPOINT_DIR"], p).batch_id + 1 for p in range(drain.PARTITIONS))
-    return {"rate": rate, "seconds": seconds, "rows": len(committed),
+    return {"rate": rate, "seconds": seconds, "rows": len(committed), "settings": extra_env or {},
             **{key: median([window[key] for window in windows]) for key in windows[0]},
+            "insert_to_send": percentiles(list(producer_share.values())),
+            "send_to_checkpoint": percentiles(list(consumer_share.values())),
             "windows": windows, "rows_per_file": len(committed) / files, **rss}

@@ -367,16 +367,28 @@ def _read_properties_text(text: str) -> dict[str, str]:
     return pairs
 
 
+# The local stack's DataNode liveness settings, generic options of both daemons, on top of the shared
+# hdfs-site.xml (whose reference values the Docker images keep: 3 s heartbeats, stale after 10 s,
+# recheck every 30 s, so dead after ~90 s). hdfs-native never excludes a failed DataNode from a new
+# block's pipeline, so until the NameNode avoids the lost one (stale) or drops it (dead) new files
+# fail; measured with the reference values, commits paused 1-23 s after a DataNode kill (see
+# docs/RELIABILITY.md). Here: heartbeats every 1 s, stale after 3 s, dead after 2 x 5 s + 10 x 1 s = 20 s.
+LOCAL_HDFS_LIVENESS = {"dfs.heartbeat.interval": "1", "dfs.namenode.stale.datanode.interval": "3000",
+                       "dfs.namenode.heartbeat.recheck-interval": "5000"}
+
+
 class _HdfsDaemon(Server):
     main_class = ""
     heap = "384m"
 
     def command(self) -> list[str]:
-        return _java(self.heap, f"{CONF}:{JARS / 'hadoop' / '*'}",
-                     f"-Dlog4j.configuration=file:{CONF / 'log4j.properties'}",
-                     # Every HDFS folder default is under hadoop.tmp.dir: point it into var/.
-                     f"-Dhadoop.tmp.dir={VAR / 'hdfs'}", f"-Dhadoop.log.dir={LOGS}",
-                     self.main_class)
+        return [*_java(self.heap, f"{CONF}:{JARS / 'hadoop' / '*'}",
+                       f"-Dlog4j.configuration=file:{CONF / 'log4j.properties'}",
+                       # Every HDFS folder default is under hadoop.tmp.dir: point it into var/.
+                       f"-Dhadoop.tmp.dir={VAR / 'hdfs'}", f"-Dhadoop.log.dir={LOGS}",
+                       self.main_class),
+                # generic options, read by the daemon's own argument parser
+                *(f"-D{key}={value}" for key, value in LOCAL_HDFS_LIVENESS.items())]
 
     def prepare(self) -> None:
         _require_jars("hadoop")
@@ -421,7 +433,7 @@ class DataNode(_HdfsDaemon):
         self.data_dir = VAR / "hdfs" / "dfs" / ("data" if number == 1 else f"data-{number}")
 
     def command(self) -> list[str]:
-        return [*super().command(),  # generic options, read by the DataNode's own argument parser
+        return [*super().command(),
                 f"-Ddfs.datanode.address={HOST}:{self.transfer_port}",
                 f"-Ddfs.datanode.http.address={HOST}:{self.http_port}",
                 f"-Ddfs.datanode.ipc.address={HOST}:{self.ipc_port}",

@@ -6,7 +6,12 @@ file or the new one, never a mix.
 """
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 from urllib.parse import urlparse
@@ -27,6 +32,30 @@ HDFS_CLIENT_CONFIG = {
 
 # What the storage raises for an unreachable or failing HDFS (hdfs-native uses both) or disk.
 ERRORS = (OSError, RuntimeError)
+
+# hdfs-native's close() asks the NameNode to complete the file; when the answer is "not yet" (no
+# DataNode has reported the last block yet) it sleeps a fixed 500 ms before asking again. A close
+# normally takes 5-20 ms with three DataNodes, so one still open after HEDGE_AFTER is such a stall:
+# the same bytes are then written again as a second temp file (`<name>.<random>.tmp`), and
+# whichever copy completes first is renamed over `name` (one NameNode RPC; the loser's close then
+# fails, or its file is deleted). At most HEDGES extra copies per write.
+HEDGE_AFTER = 0.06
+HEDGES = 2
+# A write whose copies all hang (a pipeline recovery with a dead DataNode waits out ~30 s socket
+# timeouts) is given up after WRITE_GIVE_UP seconds: the caller writes the file again, on a new
+# pipeline, while the hung threads run out their timeouts in the background (their files are
+# overwritten or deleted, never renamed into place).
+WRITE_GIVE_UP = 5.0
+# hdfs-native never excludes a failed DataNode when it asks for a block's pipeline, and the NameNode
+# keeps offering a dead DataNode until it declares it dead (~90 s with the reference settings), so
+# with replication 3 on three DataNodes every new file fails meanwhile. A file whose pipeline
+# failed is written again with FALLBACK_REPLICATION replicas (the NameNode leaves out a stale
+# DataNode, after dfs.namenode.stale.datanode.interval, when it has enough others), then set back
+# to the folder's replication: the NameNode adds the missing replica once a DataNode is back.
+FALLBACK_REPLICATION = 2
+FALLBACK_FOR = 20.0  # seconds of retrying the fallback before the caller's own retry takes over
+FALLBACK_RETRY_EVERY = 0.2
+log = logging.getLogger("storage")
 
 
 # Called once part of a file's bytes are written and before it is closed: the fault tests' hook
@@ -63,16 +92,124 @@ class HdfsStorage:
     def ensure_folder(self) -> None:
         self.client.mkdirs(self.folder, create_parent=True)
 
+    _pool: ThreadPoolExecutor | None = None
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            # room for hung writes (see WRITE_GIVE_UP) besides the live ones
+            self._pool = ThreadPoolExecutor(max_workers=8 * (HEDGES + 1), thread_name_prefix="hdfs-close")
+        return self._pool
+
     def write(self, name: str, data: bytes, midway: Midway = None) -> None:
-        writer = self.client.create(self._path(name), hdfs_native.WriteOptions(overwrite=True))
+        """`name` holds data, complete and closed (durable on the DataNodes), when this returns."""
+        path = self._path(name)
+        try:
+            self._write_hedged(path, data, midway)
+        except FileNotFoundError:
+            raise
+        except ERRORS as error:
+            # Most likely a DataNode in the pipeline is down: the same file with fewer replicas.
+            log.warning("writing %s failed (%s); writing it again with replication %d", path,
+                        str(error).splitlines()[0][:200], FALLBACK_REPLICATION)
+            self._write_fallback(path, data)
+            self.client.set_replication(path, self._replication_or_default)
+            log.info("wrote %s with replication %d, then set it back to %d", path, FALLBACK_REPLICATION,
+                     self._replication_or_default)
+            return
+        if self._replication is None:
+            self._replication = self.client.get_file_info(path).replication
+
+    def _write_fallback(self, path: str, data: bytes) -> None:
+        """The file with FALLBACK_REPLICATION replicas, tried again every FALLBACK_RETRY_EVERY seconds
+        for up to FALLBACK_FOR while the NameNode answers: until it sees the DataNode stale it may
+        still choose it, and a consumer's own retry would back off for many seconds meanwhile."""
+        deadline = time.monotonic() + FALLBACK_FOR
+        while True:
+            try:
+                return self._write_hedged(path, data, None, FALLBACK_REPLICATION)
+            except FileNotFoundError:
+                raise
+            except ERRORS:
+                if time.monotonic() > deadline:
+                    raise
+                self.client.get_file_info(self.folder)  # raises at once if the NameNode is what failed
+                time.sleep(FALLBACK_RETRY_EVERY)
+
+    _replication: int | None = None  # the replication of a file written normally (dfs.replication); 3 until seen
+
+    @property
+    def _replication_or_default(self) -> int:
+        return self._replication or 3
+
+    def _create(self, path: str, replication: int | None) -> "hdfs_native.FileWriter":
+        return self.client.create(path, hdfs_native.WriteOptions(overwrite=True, replication=replication))
+
+    def _write_hedged(self, path: str, data: bytes, midway: Midway, replication: int | None = None) -> None:
+        # The whole write runs in the background, so a hung pipeline (in write() as well as in close())
+        # is given up after WRITE_GIVE_UP; copies are started only once the bytes are written and the
+        # close has taken HEDGE_AFTER (a big batch's write takes longer than that and is not a stall).
+        closing = threading.Event()
+        pending: dict[Future, str] = {
+            self._background().submit(self._write_one, path, data, replication, midway, closing): path}
+        started = time.monotonic()
+        errors: list[BaseException] = []
+        hedges = 0
+        while pending:
+            left = started + WRITE_GIVE_UP - time.monotonic()
+            if left <= 0:
+                for hung, hung_path in pending.items():
+                    hung.add_done_callback(lambda _, p=hung_path: p != path and self._delete_quietly(p))
+                raise TimeoutError(f"{path}: not written and closed within {WRITE_GIVE_UP:.0f} s")
+            done, _ = wait(pending, timeout=min(left, HEDGE_AFTER) if hedges < HEDGES else left,
+                           return_when=FIRST_COMPLETED)
+            for future in done:
+                written = pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    errors.append(error)
+                    if written != path:
+                        self._delete_quietly(written)
+                    continue
+                if written != path:  # a hedge won: it replaces the stalled file in one rename
+                    self.client.rename(written, path, overwrite=True)
+                    log.debug("%s: close stalled, a copy closed after %.0f ms instead", path,
+                              1000 * (time.monotonic() - started))
+                for loser, loser_path in pending.items():
+                    loser.add_done_callback(lambda _, p=loser_path: p != path and self._delete_quietly(p))
+                return
+            if errors and path not in pending.values():
+                break  # the file itself failed: its copies cannot save it from the caller's retry
+            stalled = closing.is_set() and time.monotonic() - closing.at >= HEDGE_AFTER
+            if not done and stalled and hedges < HEDGES:
+                hedges += 1
+                copy = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+                pending[self._background().submit(self._write_one, copy, data, replication)] = copy
+        for loser, loser_path in pending.items():
+            loser.add_done_callback(lambda _, p=loser_path: self._delete_quietly(p))
+        raise errors[0]
+
+    def _write_one(self, path: str, data: bytes, replication: int | None, midway: Midway = None,
+                   closing: threading.Event | None = None) -> None:
+        writer = self._create(path, replication)
         try:
             first, rest = _halves(data)
             writer.write(first)
             if midway:
                 midway()
             writer.write(rest)
-        finally:
-            writer.close()  # the data is durable on the DataNodes only once close() returns
+        except BaseException:
+            _close_quietly(writer)
+            raise
+        if closing is not None:
+            closing.at = time.monotonic()
+            closing.set()
+        writer.close()  # the data is durable on the DataNodes only once close() returns
+
+    def _delete_quietly(self, path: str) -> None:
+        try:
+            self.client.delete(path)
+        except ERRORS:
+            pass  # a stale temp file: removed by the next start (batches.remove_temp_files)
 
     def rename(self, source: str, target: str) -> None:
         self.client.rename(self._path(source), self._path(target), overwrite=True)
@@ -90,12 +227,23 @@ class HdfsStorage:
     def delete(self, name: str) -> None:
         self.client.delete(self._path(name))
 
+    def modified(self, name: str) -> float:
+        """The file's modification time, seconds since the epoch (FileNotFoundError without it)."""
+        return self.client.get_file_info(self._path(name)).modification_time / 1000
+
     def exists(self, name: str) -> bool:
         try:
             self.client.get_file_info(self._path(name))
         except FileNotFoundError:
             return False
         return True
+
+
+def _close_quietly(writer) -> None:
+    try:
+        writer.close()
+    except ERRORS:
+        pass
 
 
 class LocalStorage:

@@ -11,6 +11,7 @@ from kafka import KafkaProducer
 
 from weather import report, verify
 from weather.config import Settings
+from readback import ReadBackWatcher
 from world import ROOT, STATIONS, wait_for
 
 FIGURES = ROOT / "tests" / "artifacts" / "consumer-faults.json"
@@ -43,14 +44,16 @@ def seeded(name: str) -> tuple[int, random.Random]:
     return seed, random.Random(seed)
 
 
-def record_figures(test: str, found: verify.Verdict, **figures) -> None:
-    """Add this test's figures to tests/artifacts/consumer-faults.json (docs/RELIABILITY.md quotes them)."""
+def record_figures(test: str, found: verify.Verdict | None, **figures) -> None:
+    """Add this test's figures to tests/artifacts/consumer-faults.json (docs/RELIABILITY.md quotes them);
+    found is None for a test that measures without a pipeline to verify."""
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     known = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    known[test] = {"rows_checked": found.rows_expected, "rows_found": found.rows_found, "missing": found.missing,
-                   "duplicated": found.duplicated, "unexpected": found.unexpected,
-                   "coverage_errors": len(found.coverage_errors), "batches": found.batches,
-                   "verdict": found.line(), "at": time.strftime("%Y-%m-%d %H:%M:%S"), **figures}
+    verdict = {} if found is None else {
+        "rows_checked": found.rows_expected, "rows_found": found.rows_found, "missing": found.missing,
+        "duplicated": found.duplicated, "unexpected": found.unexpected,
+        "coverage_errors": len(found.coverage_errors), "batches": found.batches, "verdict": found.line()}
+    known[test] = {**verdict, "at": time.strftime("%Y-%m-%d %H:%M:%S"), **figures}
     temp = FIGURES.with_suffix(".tmp")
     temp.write_text(json.dumps(known, indent=2, sort_keys=True))
     temp.replace(FIGURES)
@@ -80,3 +83,30 @@ def start_topic(pipeline):
     producer = pipeline.start("producer.py")
     wait_for(lambda: pipeline.partitions() == [0, 1, 2, 3], 60, "the topic")
     return producer
+
+
+def start_pipeline(pipeline, max_records: str = "50"):
+    """Generator, producer, four consumers (several commits a second each) and a ReadBackWatcher."""
+    generator = pipeline.start("weather_generator.py")
+    producer = pipeline.start("producer.py")
+    consumers = [pipeline.start("consumer.py", str(p), CONSUMER_MAX_POLL_RECORDS=max_records) for p in range(4)]
+    wait_for(lambda: sum(pipeline.end_offsets().values()) >= 200, 60, "200 rows in Kafka")
+    watcher = ReadBackWatcher(pipeline.data_url, str(pipeline.checkpoint_dir))
+    watcher.start()
+    return generator, producer, consumers, watcher
+
+
+def finish(pipeline, generator, producer, consumers, watcher):
+    """Stop the generator, wait until all is committed; verifier and read-back clean; (verdict, read-back)."""
+    assert generator.stop() == 0
+    rows = len(pipeline.table_rows())
+    wait_for(lambda: sum(pipeline.end_offsets().values()) >= rows, 60, "every row in Kafka")
+    wait_caught_up(pipeline)
+    read_back = watcher.stop()
+    found = assert_verified(pipeline)
+    assert found.rows_expected == rows
+    assert not read_back.problems, "\n".join(read_back.problems[:20])
+    assert read_back.rows == rows, f"{read_back.rows} rows read back, {rows} in the table"
+    for program in (*consumers, producer):
+        assert program.stop() == 0, program.stderr[-3000:]
+    return found, read_back

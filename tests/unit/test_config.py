@@ -24,3 +24,12 @@ def test_the_environment_overrides_the_pipelines_knobs():
 def test_an_unusable_value_names_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env={name: value})
+
+
+def test_the_locks_stay_on_this_machine_when_the_checkpoints_are_on_hdfs():
+    import tempfile
+    settings = Settings.from_env(env={"CHECKPOINT_DIR": "hdfs://nn:9000/checkpoints"})
+    assert settings.checkpoint_dir == "hdfs://nn:9000/checkpoints"
+    assert settings.lock_dir.startswith(tempfile.gettempdir())
+    assert Settings.from_env(env={"CHECKPOINT_DIR": "/var/cp"}).lock_dir == "/var/cp"
+    assert Settings.from_env(env={"CHECKPOINT_DIR": "hdfs://nn:9000/c", "LOCK_DIR": "/l"}).lock_dir == "/l"

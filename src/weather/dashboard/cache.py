@@ -8,7 +8,6 @@ partition's rows, which are then read again from batch 0.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -45,15 +44,14 @@ class CommittedCache:
 
     def _refresh(self, partition: int, storage_reachable: bool) -> None:
         data = self.partitions[partition]
-        path = checkpoint.checkpoint_path(self.checkpoint_dir, partition)
         try:
             saved = checkpoint.load(self.checkpoint_dir, partition)
-            committed_at = os.stat(path).st_mtime if saved else None
+            committed_at = checkpoint.committed_at(self.checkpoint_dir, partition) if saved else None
         except checkpoint.CorruptCheckpoint as error:
             data.error = str(error)
             return
-        except FileNotFoundError:  # removed between the two reads: as if never written
-            saved, committed_at = None, None
+        if committed_at is None:  # removed between the two reads: as if never written
+            saved = None
         if data.saved and (saved is None or saved.batch_id < data.saved.batch_id or saved.offset < data.saved.offset):
             data = self._forget(partition)
         data.saved, data.committed_at, data.error = saved, committed_at, None
@@ -73,7 +71,8 @@ class CommittedCache:
                 new.append(table)
                 data.read_through = batch_id
         except FileNotFoundError:
-            data.error = (f"{self.storage.url}/{batches.batch_name(partition, batch_id)} is committed by {path} "
+            data.error = (f"{self.storage.url}/{batches.batch_name(partition, batch_id)} is committed by "
+                          f"{checkpoint.checkpoint_path(self.checkpoint_dir, partition)} "
                           "but missing: committed data was lost")
         except storage_errors as error:
             data.error = f"reading batch {batch_id}: {type(error).__name__}: {error}".splitlines()[0]
