@@ -42,6 +42,9 @@ TABLE_DDL = ("CREATE TABLE IF NOT EXISTS temperatures (id INT NOT NULL AUTO_INCR
              "station_id TEXT, date DATE, degrees DOUBLE)")
 
 
+PORT_FREE_WAIT = 30  # seconds a server's port may take to be released by the one stopped before it
+
+
 class StackError(RuntimeError):
     """A server could not be prepared, started or reached; the message says which and where its log is."""
 
@@ -52,6 +55,16 @@ def log_tail(name: str, lines: int = 25) -> str:
         return f"(no log at {path})"
     text = path.read_text(errors="replace").splitlines()[-lines:]
     return "\n".join(f"    {line}" for line in text)
+
+
+def _port_freed(port: int, seconds: float) -> bool:
+    """True once nothing listens on the port; a server stopped just before may still be exiting."""
+    deadline = time.monotonic() + seconds
+    while port_open(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def port_open(port: int, host: str = HOST) -> bool:
@@ -101,7 +114,7 @@ class Server:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         self.prepare()
-        if port_open(self.port):
+        if not _port_freed(self.port, PORT_FREE_WAIT):
             raise StackError(f"{self.name}: port {HOST}:{self.port} is already taken by another process; "
                              f"stop it (e.g. `ss -ltnp | grep {self.port}`) and run `make up` again")
         with open(self.log_file, "ab") as log:
