@@ -94,27 +94,35 @@ def one_row_batch(degrees, offset, topic_id):
     return batches.build_table(["2000-01-01"], [degrees], ["StationA"], BatchInfo(OffsetRange(offset, offset), topic_id))
 
 
-def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_topics(tmp_path):
+class ChangedWhileRead:
+    """Storage on which `change` runs just before the reader's first file read: after it loaded the checkpoint."""
+
+    def __init__(self, storage, change) -> None:
+        self.storage, self.change, self.url = storage, change, storage.url
+
+    def read(self, name):
+        if self.change:
+            change, self.change = self.change, None
+            change()
+        return self.storage.read(name)
+
+
+def three_committed_batches(tmp_path, topic_id):
     storage = open_storage(f"file://{tmp_path}/data")
     storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
     for batch_id in range(3):
-        commit.commit_batch(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, "old"),
+        commit.commit_batch(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, topic_id),
                             next_offset=batch_id + 1)
+    return storage, checkpoints
 
-    class RecreatedWhileRead:
-        """Storage on which, after the reader loaded the old checkpoint, the recreated topic's consumer
-        commits its batch 0 before the reader reads batch 0."""
-        url = storage.url
-        reads = 0
 
-        def read(self, name):
-            self.reads += 1
-            if self.reads == 1:
-                commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(2.0, 0, "new"), next_offset=1)
-            return storage.read(name)
-
-    table = committed.read_committed_partition(RecreatedWhileRead(), checkpoints, 0)
+def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_topics(tmp_path):
+    storage, checkpoints = three_committed_batches(tmp_path, "old")
+    # The recreated topic's consumer commits its batch 0 before the reader reads batch 0.
+    recreated = ChangedWhileRead(storage, lambda: commit.commit_batch(
+        storage, checkpoints, 0, 0, one_row_batch(2.0, 0, "new"), next_offset=1))
+    table = committed.read_committed_partition(recreated, checkpoints, 0)
     assert table.column("degrees").to_pylist() == [2.0]
 
 
@@ -129,27 +137,12 @@ def test_a_partition_whose_batches_never_agree_on_a_topic_is_a_clear_error(tmp_p
 
 
 def test_a_reader_overtaken_by_a_rewrite_with_other_batch_boundaries_reads_again(tmp_path):
-    storage = open_storage(f"file://{tmp_path}/data")
-    storage.ensure_folder()
-    checkpoints = str(tmp_path / "checkpoints")
-    for batch_id in range(3):
-        commit.commit_batch(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, "t"),
-                            next_offset=batch_id + 1)
+    storage, checkpoints = three_committed_batches(tmp_path, "t")
 
-    class RewrittenWhileRead:
-        """The checkpoint removed and batch 0 rewritten (same topic) holding offsets 0..1, after the reader
-        loaded the old checkpoint: batch 1 then overlaps it."""
-        url = storage.url
-        reads = 0
+    def rewrite():  # the checkpoint removed, batch 0 rewritten (same topic) with offsets 0..1: batch 1 overlaps it
+        checkpoint.remove(checkpoints, 0)
+        two = batches.build_table(["2000-01-01"] * 2, [2.0, 2.0], ["StationA"] * 2, BatchInfo(OffsetRange(0, 1), "t"))
+        commit.commit_batch(storage, checkpoints, 0, 0, two, next_offset=2)
 
-        def read(self, name):
-            self.reads += 1
-            if self.reads == 1:
-                checkpoint.remove(checkpoints, 0)
-                two = batches.build_table(["2000-01-01"] * 2, [2.0, 2.0], ["StationA"] * 2,
-                                          BatchInfo(OffsetRange(0, 1), "t"))
-                commit.commit_batch(storage, checkpoints, 0, 0, two, next_offset=2)
-            return storage.read(name)
-
-    table = committed.read_committed_partition(RewrittenWhileRead(), checkpoints, 0)
+    table = committed.read_committed_partition(ChangedWhileRead(storage, rewrite), checkpoints, 0)
     assert table.column("degrees").to_pylist() == [2.0, 2.0]
