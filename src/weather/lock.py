@@ -69,8 +69,7 @@ class WriterLock:
     """A held lock. The programs never release it: the kernel does once the process is gone, so a
     successor starts only when nothing of its predecessor runs. `release()` is for tests."""
 
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
+    def __init__(self, fd: int) -> None:
         self._fd = fd
 
     def release(self) -> None:
@@ -120,7 +119,7 @@ def acquire(path: Path, what: str, wait: float, log: logging.Logger) -> WriterLo
     os.pwrite(fd, me.text().encode(), 0)
     if asked:
         log.info("took over %s from pid %d", what, max(asked, key=lambda holder: asked[holder]).pid)
-    return WriterLock(path, fd)
+    return WriterLock(fd)
 
 
 def _make_stop(holder: Holder, what: str, wait: float, asked: dict, killed: set, log: logging.Logger) -> None:
