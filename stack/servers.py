@@ -277,8 +277,15 @@ def _require_jars(folder: str) -> None:
 
 
 def _cluster_id() -> str:
-    """A new Kafka cluster id: 22 base64url characters of a random UUID."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A new Kafka cluster id: 22 base64url characters of a random UUID.
+
+    Never one that starts with "-", which kafka-storage would read as an option (as Kafka's own
+    Uuid.randomUuid does, it draws again: one id in 64 would otherwise fail the format).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _properties(text: str, overrides: dict[str, str | None]) -> str:

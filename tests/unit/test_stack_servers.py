@@ -133,3 +133,14 @@ def test_bad_broker_count_is_refused(monkeypatch):
     monkeypatch.setenv("STACK_BROKERS", "2")
     with pytest.raises(servers.StackError, match="1 broker .* or 3"):
         Topology.requested()
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    """kafka-storage reads `-t -xyz...` as a missing id and an unknown option: one id in 64 would fail."""
+    import uuid
+
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(servers.uuid, "uuid4", lambda: next(draws))
+    cluster_id = servers._cluster_id()
+    assert not cluster_id.startswith("-")
+    assert len(cluster_id) == 22 and cluster_id == servers.base64.urlsafe_b64encode(b"\x01" * 16).decode().rstrip("=")
