@@ -39,8 +39,13 @@ class Run:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
 
     @property
+    def database(self) -> str:
+        # One database per run: two benches on the shared stack would otherwise truncate and drop each other's
+        return f"{BENCH_DATABASE}_{self.run_id}"
+
+    @property
     def db_url(self) -> str:
-        return f"{self.db_server_url}/{BENCH_DATABASE}{self.db_query}"
+        return f"{self.db_server_url}/{self.database}{self.db_query}"
 
     @property
     def local_dir(self) -> Path:

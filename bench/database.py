@@ -1,4 +1,4 @@
-"""The benchmark's own database (CS544_bench): create, fill in bulk, read back in pages, drop."""
+"""The benchmark run's own database (CS544_bench_<run>): create, fill in bulk, read back in pages, drop."""
 from __future__ import annotations
 
 import itertools
@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import text
 
-from bench.common import BENCH_DATABASE, Run
+from bench.common import Run
 from stack.servers import TABLE_DDL
 from weather import source
 from weather_generator import readings
@@ -18,8 +18,8 @@ LOAD_CHUNK = 10_000  # rows per multi-row INSERT: big enough to amortise round t
 def create(run: Run) -> None:
     engine = source.connect(f"{run.db_server_url}/{run.db_query}")
     with engine.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE IF NOT EXISTS {BENCH_DATABASE}"))
-        connection.execute(text(f"USE {BENCH_DATABASE}"))
+        connection.execute(text(f"CREATE DATABASE IF NOT EXISTS {run.database}"))
+        connection.execute(text(f"USE {run.database}"))
         connection.execute(text(TABLE_DDL))
         connection.execute(text("TRUNCATE TABLE temperatures"))
         connection.commit()
@@ -29,15 +29,7 @@ def create(run: Run) -> None:
 def drop(run: Run) -> None:
     engine = source.connect(f"{run.db_server_url}/{run.db_query}")
     with engine.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}"))
-        connection.commit()
-    engine.dispose()
-
-
-def truncate(run: Run) -> None:
-    engine = source.connect(run.db_url)
-    with engine.connect() as connection:
-        connection.execute(text("TRUNCATE TABLE temperatures"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {run.database}"))
         connection.commit()
     engine.dispose()
 
