@@ -1,8 +1,8 @@
 # The front door: `make demo` runs the whole pipeline, `make test` runs every test but the slow
 # fault tests, which restart the shared servers: `make faults` runs the whole fault suite.
 # Both install what they need first (`make setup`), on a fresh machine too.
-# `make bench` (BENCH_ROWS=1000000 for the full run) measures the pipeline, `make bench-latency` only where
-# freshness goes (also part of `make bench`): see BENCHMARKS.md.
+# `make bench` (BENCH_SIZES=20000,200000,1000000 for the full run) measures the pipeline, `make bench-latency`
+# only where freshness goes (also part of `make bench`): see BENCHMARKS.md.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -91,8 +91,13 @@ faults: setup
 docker-test: setup
 	$(PY) tests/docker/graded_run.py
 
-# The benchmark's own packages (pyspark, py-spy) and the Spark peer's Kafka jars: not needed by `make test`.
+# The benchmark's own packages (pyspark, py-spy, matplotlib) and the Spark peer's Kafka jars: not needed by
+# `make test`. BENCH_SIZES: rows drained, one size or several (20000,200000,1000000: the full run, one curve
+# per figure in bench/throughput.png); BENCH_ROWS is the single size's older name. BENCH_REPS: one number, or
+# one per size (e.g. 3,3,1 to repeat the largest only once).
 BENCH_ROWS ?= 20000
+BENCH_SIZES ?= $(BENCH_ROWS)
+BENCH_REPS ?= 3
 
 $(STAMPS)/bench-venv: bench/requirements.txt $(STAMPS)/venv
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
@@ -105,7 +110,7 @@ $(STAMPS)/jars-spark-kafka: bench/pom.xml
 
 bench: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-kafka
 	@$(STACK) up
-	eval "$$($(STACK) env)" && $(PY) bench/run.py --rows $(BENCH_ROWS) && $(PY) bench/latency.py
+	eval "$$($(STACK) env)" && $(PY) bench/run.py --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) && $(PY) bench/latency.py
 
 # Where a row's freshness goes (producer / Kafka + consumer shares, HDFS close times): bench/latency.json.
 bench-latency: setup

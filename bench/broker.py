@@ -65,10 +65,16 @@ def delete_topics(bootstrap: str, topics: list[str]) -> None:
         admin.close()
 
 
-def delete_groups(bootstrap: str, groups: list[str]) -> None:
+def delete_prefixed(bootstrap: str, prefix: str) -> None:
+    """Every topic and consumer group whose name starts with prefix: a run's own, whatever it got to create."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        admin.delete_groups(groups)
+        topics = [topic for topic in admin.list_topics() if topic.startswith(prefix)]
+        if topics:
+            admin.delete_topics(topics)
+        groups = [group["group_id"] for group in admin.list_groups() if group["group_id"].startswith(prefix)]
+        if groups:
+            admin.delete_groups(groups)
     finally:
         admin.close()
 
@@ -91,18 +97,19 @@ def _java(main_class: str, args: list[str], timeout: float) -> str:
     return result.stdout
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int = 4) -> None:
+def create_topic(bootstrap: str, topic: str, replication: int, partitions: int = 4) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}})
+        admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": replication}})
         admin.wait_for_topics([topic], timeout_ms=30_000)
     finally:
         admin.close()
 
 
-def producer_performance(bootstrap: str, topic: str, count: int, record_size: int) -> float:
-    """Records/s of Kafka's Java ProducerPerformance, acks=all, into a fresh 4-partition topic."""
-    create_topic(bootstrap, topic)
+def producer_performance(bootstrap: str, topic: str, count: int, record_size: int, replication: int) -> float:
+    """Records/s of Kafka's Java ProducerPerformance, acks=all, into a fresh 4-partition topic replicated
+    as the producer's own topics are."""
+    create_topic(bootstrap, topic, replication)
     out = _java("org.apache.kafka.tools.ProducerPerformance",
                 ["--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(count),
                  "--record-size", str(record_size), "--throughput", "-1",

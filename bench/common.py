@@ -36,6 +36,7 @@ class Run:
     db_server_url: str  # DB_URL without the database, e.g. mysql+mysqlconnector://root:abc@127.0.0.1:3306
     db_query: str  # DB_URL's query string (charset, collation), kept as the stack gives it
     hdfs: str  # hdfs://host:port
+    replication: int = 1  # of the topics the bench creates itself: the stack's TOPIC_REPLICATION_FACTOR
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
 
     @property
@@ -77,7 +78,7 @@ def run_from_env() -> Run:
     if not hdfs:
         raise SystemExit(f"DATA_URL={data!r}: the benchmark writes to HDFS, give an hdfs:// URL")
     return Run(bootstrap=os.environ["KAFKA_BOOTSTRAP_SERVERS"], db_server_url=server, db_query=query,
-               hdfs=hdfs.group(0))
+               hdfs=hdfs.group(0), replication=int(os.environ.get("TOPIC_REPLICATION_FACTOR", "1")))
 
 
 class Child:
@@ -139,6 +140,13 @@ class Child:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def rewrite_section(path: Path, begin: str, end: str, body: str) -> None:
+    """Replace what stands between the markers begin and end in path with body."""
+    text = path.read_text()
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    path.write_text(text[:start] + "\n" + body + "\n" + text[stop:])
 
 
 STALL_SECONDS = 60  # no progress for this long: a server is down (the stack is shared), fail instead of hanging

@@ -7,7 +7,8 @@ import os
 import subprocess
 import time
 
-from bench.common import PYTHON, ROOT, SRC, Child, Run, wait_for_count
+from bench import broker
+from bench.common import PYTHON, ROOT, SRC, Child, Run, median, wait_for_count
 from bench.broker import TopicWatch
 from weather import checkpoint, committed
 from weather.storage import open_storage
@@ -75,6 +76,36 @@ def consumers(run: Run, topic: str, name: str, count: int, timeout: float, verif
         if table.num_rows != count:
             raise RuntimeError(f"committed batches hold {table.num_rows} rows, expected {count}")
     return result
+
+
+def against_kafka_tools(run: Run, count: int, reps: int, tag: str, record_size: int) -> tuple[dict, list[str]]:
+    """Each repetition: the producer drain then ProducerPerformance, the consumer drain then ConsumerPerformance
+    on the topic just filled (each figure next to its limit, on the same broker state). The figures (medians,
+    peak RSS over the repetitions) and the filled topics, for the Spark peer."""
+    timeout = max(300, count / 200)  # generous: a stuck drain fails instead of hanging
+    produced, producer_perf, consumed, consumer_perf, topics = [], [], [], [], []
+    for rep in range(reps):
+        name = f"drain{tag}-{rep}"
+        topics.append(run.topic(name))
+        print(f"{tag} rep {rep + 1}/{reps}: producer drain, ProducerPerformance", flush=True)
+        produced.append(producer(run, topics[-1], name, count, timeout))
+        producer_perf.append(broker.producer_performance(run.bootstrap, run.topic(f"pp{tag}-{rep}"), count,
+                                                         record_size, run.replication))
+        print(f"{tag} rep {rep + 1}/{reps}: consumer drain, ConsumerPerformance", flush=True)
+        consumed.append(consumers(run, topics[-1], name, count, timeout, verify=rep == 0))
+        consumer_perf.append(broker.consumer_performance(run.bootstrap, topics[-1], count,
+                                                         run.topic(f"group{tag}-{rep}")))
+    figures = {
+        "producer_drain": {"runs": produced, "rows_per_s": median([r["rows_per_s"] for r in produced]),
+                           "peak_rss_mb": max(r["peak_rss_mb"] for r in produced)},
+        "producer_performance": {"runs": producer_perf, "records_per_s": median(producer_perf)},
+        "consumer_drain": {"runs": consumed, "rows_per_s": median([r["rows_per_s"] for r in consumed]),
+                           "peak_rss_mb": max(r["peak_rss_mb"] for r in consumed),
+                           "startup_s": median([s for r in consumed for s in r["startup_s"]]),
+                           "rows_per_file": median([r["rows_per_file"] for r in consumed])},
+        "consumer_performance": {"runs": consumer_perf, "records_per_s": median(consumer_perf)},
+    }
+    return figures, topics
 
 
 def spark(run: Run, topics: list[str], count: int) -> dict:

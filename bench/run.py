@@ -1,11 +1,13 @@
-"""`make bench`: the pipeline against the machine's limits and against Spark, in one run.
+"""`make bench`: the pipeline against the machine's limits and against Spark, in one run, at one or more sizes.
 
-    .venv/bin/python bench/run.py [--rows N] [--reps R] [--fresh-seconds S]
+    .venv/bin/python bench/run.py [--sizes N,N,...| --rows N] [--reps R | R,R,...] [--fresh-seconds S]
 
-Needs the local stack up and `make env`'s variables. Everything it creates is its own (topics
-bench-<run>-*, database CS544_bench, hdfs://…/bench/<run>, var/bench/<run>) and is removed at the
-end; logs stay in var/bench/<run> only when the run fails. Writes bench/results.json, prints the
-table and rewrites the marked section of BENCHMARKS.md.
+Needs the local stack up and `make env`'s variables. At each size N (smallest first): the table loaded
+with N rows, then every throughput and the drains' peak RSS; freshness once per run, after the sizes.
+Everything it creates is its own (topics bench-<run>-*, database CS544_bench_<run>, hdfs://…/bench/<run>,
+var/bench/<run>) and is removed at the end; logs stay in var/bench/<run> only when the run fails.
+Writes bench/results.json and bench/throughput.png, prints the tables and rewrites the marked section
+of BENCHMARKS.md (the largest size in the main table, every size in a second one).
 """
 from __future__ import annotations
 
@@ -26,18 +28,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` and `
 import hdfs_native  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from bench import broker, database, drain, freshness  # noqa: E402
-from bench.common import KAFKA_JARS, ROOT, median, run_from_env  # noqa: E402
+from bench import broker, database, drain, freshness, plot  # noqa: E402
+from bench.common import KAFKA_JARS, ROOT, median, rewrite_section, run_from_env  # noqa: E402
 from weather import source  # noqa: E402
 from weather.config import Settings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
+PLOT = ROOT / "bench" / "throughput.png"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:begin (written by bench/run.py) -->", "<!-- bench:end -->"
 FULL_ROWS = 1_000_000  # from this many rows on, a run is a full run: freshness windows of 60 s
 RATES = (10, 1000)  # rows/s: the specification's generator, and a fast stream
 TARGETS = {"consumer_vs_spark": 2.0, "consumer_vs_consumer_performance": 0.5,
            "producer_vs_producer_performance": 0.5, "freshness_p99_ms": 250, "consumer_peak_rss_mb": 150}
+# Each throughput measured at every size, by label: (figure, its field); the plot's curves and the sizes table
+THROUGHPUTS = {"producer drain": ("producer_drain", "rows_per_s"),
+               "ProducerPerformance": ("producer_performance", "records_per_s"),
+               "paged SELECT": ("paged_select", "rows_per_s"), "consumer drain": ("consumer_drain", "rows_per_s"),
+               "ConsumerPerformance": ("consumer_performance", "records_per_s"), "Spark": ("spark", "rows_per_s")}
+RATIOS = {"producer_vs_producer_performance": "producer / PP", "producer_vs_paged_select": "producer / SELECT",
+          "consumer_vs_consumer_performance": "consumer / CP", "consumer_vs_spark": "consumer / Spark"}
 
 
 def jar_version(folder: Path, artifact: str) -> str:
@@ -54,48 +64,28 @@ def versions(run) -> dict[str, str]:
             "hadoop": jar_version(ROOT / "var" / "jars" / "hadoop", "hadoop-hdfs"), "mariadb": mariadb, "java": java}
 
 
-def measure(run, rows: int, reps: int, fresh_seconds: float) -> dict:
+def paged_select(run, rows: int, reps: int, page_size: int) -> dict:
+    runs = [database.paged_select(run, rows, page_size) for _ in range(reps)]
+    return {"runs": runs, "rows_per_s": median(runs), "page_size": page_size}
+
+
+def spark(run, topics: list[str], rows: int) -> dict:
+    print("Spark Structured Streaming on the same topics", flush=True)
+    found = drain.spark(run, topics, rows)
+    return {"runs": found["rows_per_s"], "rows_per_s": median(found["rows_per_s"]),
+            "session_startup_s": found["startup_s"]}
+
+
+def measure_size(run, rows: int, reps: int, record_size: int) -> dict:
+    """Every throughput at one size, on a table loaded with exactly `rows` rows."""
     database.create(run)
     load_seconds = database.load(run, rows)
-    sizes = broker.message_bytes()
-    record_size = round(sizes["key"] + sizes["value"] + sizes["header"])
-    page_size = Settings.from_env().page_size
-    timeout = max(300, rows / 200)  # generous: a stuck drain fails instead of hanging
-    producer, producer_perf, select, consumers, consumer_perf = [], [], [], [], []
-    drained_topics = []
-    for rep in range(reps):
-        name = f"drain{rep}"
-        topic = run.topic(name)
-        drained_topics.append(topic)
-        print(f"rep {rep + 1}/{reps}: producer drain", flush=True)
-        producer.append(drain.producer(run, topic, name, rows, timeout))
-        print(f"rep {rep + 1}/{reps}: ProducerPerformance, paged SELECT", flush=True)
-        producer_perf.append(broker.producer_performance(run.bootstrap, run.topic(f"pp{rep}"), rows, record_size))
-        select.append(database.paged_select(run, rows, page_size))
-        print(f"rep {rep + 1}/{reps}: consumer drain, ConsumerPerformance", flush=True)
-        consumers.append(drain.consumers(run, topic, name, rows, timeout, verify=rep == 0))
-        consumer_perf.append(broker.consumer_performance(run.bootstrap, topic, rows, run.topic(f"group{rep}")))
-    print("Spark Structured Streaming on the same topics", flush=True)
-    spark = drain.spark(run, drained_topics, rows)
-    fresh = []
-    for rate in RATES:
-        print(f"freshness at {rate} rows/s for {fresh_seconds:.0f} s", flush=True)
-        fresh.append(freshness.measure(run, rate, fresh_seconds))
-    return {
-        "load_rows_per_s": rows / load_seconds, "record_size_bytes": record_size, "message_bytes": sizes,
-        "producer_drain": {"runs": producer, "rows_per_s": median([r["rows_per_s"] for r in producer]),
-                           "peak_rss_mb": max(r["peak_rss_mb"] for r in producer)},
-        "producer_performance": {"runs": producer_perf, "records_per_s": median(producer_perf)},
-        "paged_select": {"runs": select, "rows_per_s": median(select), "page_size": page_size},
-        "consumer_drain": {"runs": consumers, "rows_per_s": median([r["rows_per_s"] for r in consumers]),
-                           "peak_rss_mb": max(r["peak_rss_mb"] for r in consumers),
-                           "startup_s": median([s for r in consumers for s in r["startup_s"]]),
-                           "rows_per_file": median([r["rows_per_file"] for r in consumers])},
-        "consumer_performance": {"runs": consumer_perf, "records_per_s": median(consumer_perf)},
-        "spark": {"runs": spark["rows_per_s"], "rows_per_s": median(spark["rows_per_s"]),
-                  "session_startup_s": spark["startup_s"]},
-        "freshness": fresh,
-    }
+    figures, topics = drain.against_kafka_tools(run, rows, reps, str(rows), record_size)
+    figures["paged_select"] = paged_select(run, rows, reps, Settings.from_env().page_size)
+    figures["spark"] = spark(run, topics, rows)
+    figures["load_rows_per_s"] = rows / load_seconds
+    broker.delete_prefixed(run.bootstrap, run.topic(""))  # the next, larger size starts on an empty broker
+    return {"rows": rows, "reps": reps, "figures": figures, "ratios": ratios(figures)}
 
 
 def ratios(figures: dict) -> dict[str, float]:
@@ -107,18 +97,30 @@ def ratios(figures: dict) -> dict[str, float]:
             "producer_vs_paged_select": producer / figures["paged_select"]["rows_per_s"]}
 
 
-def targets_met(figures: dict, ratio: dict) -> dict[str, bool]:
-    peak_rss = max([figures["consumer_drain"]["peak_rss_mb"]] + [f["consumer_peak_rss_mb"] for f in figures["freshness"]])
+def largest(results: dict) -> dict:
+    return results["by_size"][str(max(results["sizes"]))]
+
+
+def peak_rss(results: dict, program: str) -> float:
+    """The program's peak RSS over every size and both insert rates: the RSS target holds at every size."""
+    return max([one["figures"][f"{program}_drain"]["peak_rss_mb"] for one in results["by_size"].values()]
+               + [fresh[f"{program}_peak_rss_mb"] for fresh in results["freshness"]])
+
+
+def targets_met(results: dict) -> dict[str, bool]:
+    ratio = largest(results)["ratios"]
     met = {name: ratio[name] >= TARGETS[name] for name in
            ("consumer_vs_spark", "consumer_vs_consumer_performance", "producer_vs_producer_performance")}
-    for fresh in figures["freshness"]:
+    for fresh in results["freshness"]:
         met[f"freshness_p99_at_{int(fresh['rate'])}"] = fresh["p99_ms"] <= TARGETS["freshness_p99_ms"]
-    met["consumer_peak_rss_mb"] = peak_rss <= TARGETS["consumer_peak_rss_mb"]
+    met["consumer_peak_rss_mb"] = peak_rss(results, "consumer") <= TARGETS["consumer_peak_rss_mb"]
     return met
 
 
 def table(results: dict) -> str:
-    f, r, met = results["figures"], results["ratios"], results["targets_met"]
+    """The largest size's figures against their references and targets, freshness and cost."""
+    f, r, met = largest(results)["figures"], largest(results)["ratios"], results["targets_met"]
+    fresh = results["freshness"]
     yes = lambda ok: "met" if ok else "**not met**"  # noqa: E731
     lines = ["| figure | pipeline | reference (same run) | ratio | target |", "|---|---|---|---|---|",
              f"| producer drain, rows/s | {f['producer_drain']['rows_per_s']:,.0f} | ProducerPerformance (acks=all) "
@@ -132,80 +134,131 @@ def table(results: dict) -> str:
              f"| consumer drain vs the peer, rows/s | {f['consumer_drain']['rows_per_s']:,.0f} | Spark Structured "
              f"Streaming {f['spark']['rows_per_s']:,.0f} | {r['consumer_vs_spark']:.3f} | "
              f"≥ {TARGETS['consumer_vs_spark']}: {yes(met['consumer_vs_spark'])} |"]
-    for fresh in f["freshness"]:
-        rate = int(fresh["rate"])
-        lines.append(f"| freshness at {rate} rows/s ({fresh['seconds']:.0f} s), p50 / p99 / max ms | "
-                     f"{fresh['p50_ms']:,.0f} / {fresh['p99_ms']:,.0f} / {fresh['max_ms']:,.0f} | | | "
+    for one in fresh:
+        rate = int(one["rate"])
+        lines.append(f"| freshness at {rate} rows/s ({one['seconds']:.0f} s), p50 / p99 / max ms | "
+                     f"{one['p50_ms']:,.0f} / {one['p99_ms']:,.0f} / {one['max_ms']:,.0f} | | | "
                      f"p99 ≤ {TARGETS['freshness_p99_ms']}: {yes(met[f'freshness_p99_at_{rate}'])} |")
-    rss = max([f["consumer_drain"]["peak_rss_mb"]] + [x["consumer_peak_rss_mb"] for x in f["freshness"]])
-    lines += [f"| consumer peak RSS, MB | {rss:.0f} | | | ≤ {TARGETS['consumer_peak_rss_mb']}: "
-              f"{yes(met['consumer_peak_rss_mb'])} |",
-              f"| producer peak RSS, MB | {max([f['producer_drain']['peak_rss_mb']] + [x['producer_peak_rss_mb'] for x in f['freshness']]):.0f} | | | |",
-              "| rows per Parquet file: drain / " + " / ".join(f"{int(x['rate'])} rows/s" for x in f["freshness"])
+    lines += [f"| consumer peak RSS (every size and rate), MB | {peak_rss(results, 'consumer'):.0f} | | | "
+              f"≤ {TARGETS['consumer_peak_rss_mb']}: {yes(met['consumer_peak_rss_mb'])} |",
+              f"| producer peak RSS (every size and rate), MB | {peak_rss(results, 'producer'):.0f} | | | |",
+              "| rows per Parquet file: drain / " + " / ".join(f"{int(x['rate'])} rows/s" for x in fresh)
               + f" | {f['consumer_drain']['rows_per_file']:,.1f} / "
-              + " / ".join(f"{x['rows_per_file']:,.1f}" for x in f["freshness"]) + " | | | |",
+              + " / ".join(f"{x['rows_per_file']:,.1f}" for x in fresh) + " | | | |",
               f"| consumer start to first committed batch, s | {f['consumer_drain']['startup_s']:.2f} | Spark session "
               f"start {f['spark']['session_startup_s']:.2f} | | |"]
     return "\n".join(lines)
 
 
+def curve(results: dict, figure: str, field: str) -> list[float]:
+    """One figure at every size, smallest first."""
+    return [results["by_size"][str(size)]["figures"][figure][field] for size in results["sizes"]]
+
+
+def sizes_table(results: dict) -> str:
+    """One line per size: each rows/s, the ratios, the drains' peak RSS (the plot's points)."""
+    header = ["N", *(f"{label}, rows/s" for label in THROUGHPUTS), *RATIOS.values(), "producer RSS, MB",
+              "consumer RSS, MB"]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for size in results["sizes"]:
+        one = results["by_size"][str(size)]
+        cells = [f"{size:,}", *(f"{one['figures'][figure][field]:,.0f}" for figure, field in THROUGHPUTS.values()),
+                 *(f"{one['ratios'][name]:.2f}" for name in RATIOS),
+                 *(f"{one['figures'][f'{p}_drain']['peak_rss_mb']:.0f}" for p in ("producer", "consumer"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def repetitions(results: dict) -> str:
+    reps = results["reps"]
+    return f"{' / '.join(map(str, reps)) if len(set(reps)) > 1 else reps[0]} repetition{'s' * (reps != [1])}"
+
+
 def summary(results: dict) -> str:
-    return (f"Run of {results['timestamp']}: N = {results['rows']:,} rows, {results['reps']} repetitions (medians), "
+    sizes = results["sizes"]
+    return (f"Run of {results['timestamp']}: N = {' / '.join(f'{n:,}' for n in sizes)} rows"
+            + (" (the first table shows the largest, the second every size)" if len(sizes) > 1 else "")
+            + f", {repetitions(results)} (medians), "
             f"{'full' if results['full'] else 'quick'} run (freshness {results['fresh_seconds']:.0f} s per rate"
             f"{'' if results['full'] else ', shorter than the full run’s 60 s'}), {results['cpu_count']} CPUs. "
             f"Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".")
 
 
-def rewrite_benchmarks(results: dict) -> None:
-    text = BENCHMARKS.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    BENCHMARKS.write_text(text[:start] + "\n" + summary(results) + "\n\n" + table(results) + "\n" + text[end:])
+def report(results: dict) -> str:
+    """The marked section of BENCHMARKS.md."""
+    parts = [summary(results), table(results)]
+    if len(results["sizes"]) > 1:
+        parts.append(sizes_table(results))
+    parts.append(f"![rows/s and peak RSS against N]({PLOT.relative_to(ROOT)})")
+    return "\n\n".join(parts)
+
+
+def draw_plot(results: dict) -> None:
+    plot.draw(PLOT, results["sizes"],
+              {label: curve(results, figure, field) for label, (figure, field) in THROUGHPUTS.items()},
+              {f"{p} drain": curve(results, f"{p}_drain", "peak_rss_mb") for p in ("producer", "consumer")},
+              TARGETS["consumer_peak_rss_mb"],
+              f"Run of {results['timestamp']}, medians of {repetitions(results)}, {results['cpu_count']} CPUs")
 
 
 def cleanup(run) -> None:
-    topics = [run.topic(f"{kind}{rep}") for kind in ("drain", "pp") for rep in range(10)]
-    topics += [run.topic(f"fresh-{rate}") for rate in RATES]
-    broker.delete_topics(run.bootstrap, topics)
-    groups = [run.topic(f"group{rep}") for rep in range(10)]
+    broker.delete_prefixed(run.bootstrap, run.topic(""))
     try:
-        broker.delete_groups(run.bootstrap, groups)
-    except Exception as error:  # groups that never existed: nothing to clean
-        print(f"(consumer groups: {error})")
-    client = hdfs_native.Client(run.hdfs)
-    try:
-        client.delete(f"/bench/{run.run_id}", True)
+        hdfs_native.Client(run.hdfs).delete(f"/bench/{run.run_id}", True)
     except FileNotFoundError:
         pass
     database.drop(run)
 
 
+def sizes_and_reps(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[int], list[int]]:
+    sizes = [args.rows] if args.rows else [int(n) for n in args.sizes.split(",")]
+    reps = [int(r) for r in args.reps.split(",")]
+    reps = reps * len(sizes) if len(reps) == 1 else reps
+    if len(reps) != len(sizes):
+        parser.error(f"--reps {args.reps}: one number, or one per size ({len(sizes)})")
+    pairs = sorted(zip(sizes, reps))  # smallest first: a failure at a large size comes after the quick figures
+    return [size for size, _ in pairs], [rep for _, rep in pairs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 20_000)))
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES") or os.environ.get("BENCH_ROWS", "20000"),
+                        help="rows drained, comma-separated (default: BENCH_SIZES, else BENCH_ROWS, else 20000)")
+    parser.add_argument("--rows", type=int, help="one size: the same as --sizes N")
+    parser.add_argument("--reps", default=os.environ.get("BENCH_REPS", "3"),
+                        help="repetitions: one number for every size, or one per size in the order of --sizes")
     parser.add_argument("--fresh-seconds", type=float, default=None,
                         help="seconds of inserting per rate (default: 60 in a full run, 15 in a quick one)")
     args = parser.parse_args()
-    full = args.rows >= FULL_ROWS
+    sizes, reps = sizes_and_reps(parser, args)
+    full = max(sizes) >= FULL_ROWS
     fresh_seconds = args.fresh_seconds or (60 if full else 15)
     run = run_from_env()
-    print(f"bench run {run.run_id}: {args.rows:,} rows, {args.reps} repetitions; logs in {run.local_dir}", flush=True)
+    print(f"bench run {run.run_id}: sizes {sizes}, repetitions {reps}; logs in {run.local_dir}", flush=True)
     try:
-        figures = measure(run, args.rows, args.reps, fresh_seconds)
-        ratio = ratios(figures)
+        sizes_bytes = broker.message_bytes()
+        record_size = round(sizes_bytes["key"] + sizes_bytes["value"] + sizes_bytes["header"])
+        by_size = {}
+        for size, rep in zip(sizes, reps):
+            print(f"--- {size:,} rows, {rep} repetitions", flush=True)
+            by_size[str(size)] = measure_size(run, size, rep, record_size)
+        fresh = []
+        for rate in RATES:
+            print(f"freshness at {rate} rows/s for {fresh_seconds:.0f} s", flush=True)
+            fresh.append(freshness.measure(run, rate, fresh_seconds))
         results = {"timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                   "rows": args.rows, "reps": args.reps, "full": full, "fresh_seconds": fresh_seconds,
-                   "cpu_count": os.cpu_count(), "versions": versions(run), "figures": figures, "ratios": ratio,
-                   "targets": TARGETS, "targets_met": targets_met(figures, ratio)}
+                   "sizes": sizes, "reps": reps, "full": full, "fresh_seconds": fresh_seconds,
+                   "cpu_count": os.cpu_count(), "versions": versions(run), "record_size_bytes": record_size,
+                   "message_bytes": sizes_bytes, "by_size": by_size, "freshness": fresh, "targets": TARGETS}
+        results["targets_met"] = targets_met(results)
     finally:
         cleanup(run)
     shutil.rmtree(run.local_dir, ignore_errors=True)  # reached only on success: a failure keeps the logs
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    rewrite_benchmarks(results)
+    draw_plot(results)
+    rewrite_section(BENCHMARKS, BEGIN, END, report(results))
     print()
-    print(summary(results))
-    print()
-    print(table(results))
+    print(report(results))
 
 
 if __name__ == "__main__":
