@@ -12,13 +12,19 @@ STAMPS := var/stamps
 
 .PHONY: setup up cluster down status env test faults demo dashboard bench bench-latency bench-cluster docker-test
 
-setup: $(STAMPS)/venv $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
+setup: $(STAMPS)/venv $(STAMPS)/fastdecode $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
        src/report_pb2.py
 
 $(STAMPS)/venv: src/requirements.txt requirements-dev.txt
 	@mkdir -p $(STAMPS)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# The consumer's compiled record decoder (fastdecode/; weather/fetch.py falls back to pure Python without it).
+$(STAMPS)/fastdecode: fastdecode/pyproject.toml fastdecode/weather_fastdecode.c $(STAMPS)/venv
+	$(PY) -m pip install --quiet --disable-pip-version-check ./fastdecode
+	@rm -rf fastdecode/build fastdecode/*.egg-info
 	@touch $@
 
 $(STAMPS)/jars-%: stack/maven/%/pom.xml

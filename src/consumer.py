@@ -23,12 +23,12 @@ from kafka.errors import KafkaError, LogTruncationError, OffsetOutOfRangeError
 
 from weather import checkpoint, commit, incarnation, topic
 from weather.config import Settings
+from weather.fetch import PartitionPoller
 from weather.partition import PartitionWriter
 from weather.program import ArgumentParser, FatalError, UsageError, retry, run, running
 from weather.storage import ERRORS as storage_errors, open_storage
 
 USAGE = "python3 consumer.py <partition_number> [--recover]"
-POLL_MS = 1000
 REPORT_EVERY = 10  # seconds between progress lines
 FETCH_BYTES = 4 << 20  # per partition fetch: a few fetches fill a batch of the default size
 ID_CHECK_EVERY = 2  # seconds between checks of the topic's id while no record arrives
@@ -41,22 +41,6 @@ def arguments():
     parser.add_argument("--recover", action="store_true",
                         help="without a checkpoint, rebuild it from the batch files instead of starting at batch 0")
     return parser.parse_args()
-
-
-def poll_batch(consumer, tp, max_rows, max_wait):
-    """One batch's records: a blocking poll, then whatever is already fetched, up to max_rows or max_wait.
-
-    Gathering stops at the first poll that finds nothing waiting, so a slow stream is committed as
-    soon as it arrives and only a backlog or a fast stream makes bigger batches.
-    """
-    records = consumer.poll(timeout_ms=POLL_MS, max_records=max_rows).get(tp, [])
-    deadline = time.monotonic() + max_wait
-    while records and len(records) < max_rows and time.monotonic() < deadline:
-        more = consumer.poll(timeout_ms=0, max_records=max_rows - len(records)).get(tp)
-        if not more:
-            break
-        records.extend(more)
-    return records
 
 
 def main():
@@ -91,7 +75,8 @@ def main():
     retry(lambda: writer.start(topic_id(settings.startup_wait), args.recover), f"preparing {writer.storage.url}",
           log, storage_errors, settings.startup_wait, settings.storage_advice)
     consumer.assign([tp])
-    consumer.seek(tp, writer.offset)
+    poller = PartitionPoller(consumer, tp, log)
+    poller.seek(writer.offset)
     log.info("partition %d: from offset %d, next batch %d, topic id %s, writing to %s", partition, writer.offset,
              writer.batch_id, writer.topic_id, writer.storage.url)
 
@@ -104,7 +89,7 @@ def main():
                          partition, writer.batch_id, writer.rows_committed, writer.offset)
                 next_report = time.monotonic() + REPORT_EVERY
             try:
-                records = poll_batch(consumer, tp, settings.consumer_max_records, settings.consumer_batch_max_wait)
+                records = poller.poll_batch(settings.consumer_max_records, settings.consumer_batch_max_wait)
             except (OffsetOutOfRangeError, LogTruncationError) as error:
                 now_id = topic_id()
                 if now_id == writer.topic_id:
@@ -115,7 +100,7 @@ def main():
                                      f"start it afresh") from None
                 writer.start_afresh(now_id, f"offset {writer.offset} is out of range ({type(error).__name__}) and "
                                             f"the topic's id changed from {writer.topic_id} to {now_id}")
-                consumer.seek(tp, writer.offset)
+                poller.seek(writer.offset)
                 continue
             # Asked after the poll: if the id is still ours, so were the records. Asked now and then when
             # idle too, since a fetch at an offset the new topic has not reached yet just returns nothing.
@@ -125,15 +110,16 @@ def main():
                 if now_id != writer.topic_id:
                     writer.start_afresh(now_id, f"the topic's id changed from {writer.topic_id} to {now_id} "
                                                 f"(it was recreated)")
-                    consumer.seek(tp, writer.offset)
+                    poller.seek(writer.offset)
                     continue
             if not records:
                 continue
             batch = writer.batch(records)
+            if batch is None:  # only records before the position (a compacted record batch): nothing to commit
+                continue
             retry(lambda: writer.commit(batch), f"committing batch {batch.batch_id}", log, storage_errors)
-            log.debug("batch %d: %d rows, %d dead letters, %d duplicates dropped, offsets %d..%d", batch.batch_id,
-                      batch.table.num_rows, len(batch.dead_letters), batch.duplicates, records[0].offset,
-                      records[-1].offset)
+            log.debug("batch %d: %d rows, %d dead letters, %d duplicates dropped, offsets up to %d", batch.batch_id,
+                      batch.table.num_rows, len(batch.dead_letters), batch.duplicates, batch.next_offset - 1)
     finally:
         consumer.close()
         admin.close()  # the partition's lock is left to the kernel: released once this process is gone

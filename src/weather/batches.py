@@ -64,10 +64,12 @@ def batch_ids(storage: Storage, partition: int) -> list[int]:
     return sorted(int(match[2]) for match in found if match and int(match[1]) == partition)
 
 
-def build_table(dates: Sequence[str], degrees: Sequence[float], station_ids: Sequence[str],
-                info: BatchInfo) -> pa.Table:
-    """The batch as an Arrow table, columns straight from the lists, `info` in its metadata."""
-    columns = [_strings(dates), _doubles(degrees), _strings(station_ids)]
+Column = Sequence | pa.Array | pa.ChunkedArray
+
+
+def build_table(dates: Column, degrees: Column, station_ids: Column, info: BatchInfo) -> pa.Table:
+    """The batch as an Arrow table, `info` in its metadata; columns given as Arrow arrays or as lists."""
+    columns = [_arrow(dates, string_array), _arrow(degrees, double_array), _arrow(station_ids, string_array)]
     metadata = {FIRST_OFFSET_KEY: str(info.offsets.first).encode(), LAST_OFFSET_KEY: str(info.offsets.last).encode(),
                 DEAD_LETTERS_KEY: str(info.dead_letters).encode(), DUPLICATES_KEY: str(info.duplicates).encode(),
                 HIGH_WATER_KEY: str(info.high_water).encode()}
@@ -76,15 +78,19 @@ def build_table(dates: Sequence[str], degrees: Sequence[float], station_ids: Seq
     return pa.Table.from_arrays(columns, schema=SCHEMA.with_metadata(metadata))
 
 
+def _arrow(values: Column, build) -> pa.Array | pa.ChunkedArray:
+    return values if isinstance(values, (pa.Array, pa.ChunkedArray)) else build(values)
+
+
 # The columns are built from buffers, not with pa.array(): on a list, that imports pandas (a quarter
 # of a second on a consumer's first batch, and some 40 MB) only to look for pandas values.
-def _strings(values: Sequence[str]) -> pa.Array:
+def string_array(values: Sequence[str]) -> pa.Array:
     encoded = [value.encode() for value in values]
     offsets = array.array("i", itertools.accumulate(map(len, encoded), initial=0))  # int32, as pa.string() wants
     return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
 
 
-def _doubles(values: Sequence[float]) -> pa.Array:
+def double_array(values: Sequence[float]) -> pa.Array:
     return pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(array.array("d", values))])
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import batches, checkpoint, commit, deadletter, lock, recovery, report, resume
+from . import batches, checkpoint, commit, deadletter, fetch, lock, recovery
 from .batches import BatchInfo, OffsetRange
 from .deadletter import DeadLetter
 from .storage import Storage
@@ -90,31 +90,19 @@ class PartitionWriter:
             self.log.info("removed uncommitted %s/%s", self.dead_storage.url, name)
 
     # -- the loop ---------------------------------------------------------------------------
-    def batch(self, records: list) -> Batch:
-        """The polled records as the next batch: rows, dead letters (logged once), dropped duplicates."""
-        dates, degrees, station_ids, dead = [], [], [], []
-        duplicates, high_water = 0, self.position.high_water
-        for record in records:
-            row_id = resume.row_id(record.headers)
-            if row_id is not None and row_id <= high_water:
-                duplicates += 1
-                continue
-            try:
-                reading = report.decode(record.value)
-            except report.BadReport as error:
-                self.log.warning("partition %d offset %d: %s; kept in the dead-letter file", record.partition,
-                                 record.offset, error)
-                dead.append(DeadLetter.of(record.partition, record.offset, str(error), record.key, record.value))
-                continue
-            dates.append(reading.date)
-            degrees.append(reading.degrees)
-            station_ids.append(reading.station_id)
-            if row_id is not None:
-                high_water = row_id
-        info = BatchInfo(OffsetRange(records[0].offset, records[-1].offset), self.topic_id, len(dead), duplicates,
-                         high_water)
-        return Batch(self.batch_id, batches.build_table(dates, degrees, station_ids, info), records[-1].offset + 1,
-                     dead, duplicates, high_water)
+    def batch(self, records: list) -> Batch | None:
+        """The polled records (see weather/fetch.py) as the next batch: rows, dead letters (logged once),
+        dropped duplicates. None if no record was at or after the position."""
+        decoded = fetch.decode(records, self.partition, self.position.high_water)
+        if decoded.first_offset < 0:
+            return None
+        for letter in decoded.dead_letters:
+            self.log.warning("partition %d offset %d: %s; kept in the dead-letter file", self.partition,
+                             letter.offset, letter.error)
+        info = BatchInfo(OffsetRange(decoded.first_offset, decoded.last_offset), self.topic_id,
+                         len(decoded.dead_letters), decoded.duplicates, decoded.high_water)
+        return Batch(self.batch_id, batches.build_table(*decoded.columns(), info), decoded.last_offset + 1,
+                     decoded.dead_letters, decoded.duplicates, decoded.high_water)
 
     def commit(self, batch: Batch) -> None:
         """Commit the batch through the named steps of weather/commit.py; safe to repeat after a failure."""
