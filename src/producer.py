@@ -61,13 +61,9 @@ def main():
     last_id = resume.resume_point(tails)
     if resume_mode:
         log.info("resuming: the partitions' last row ids are %s; reading the table after id %d", tails, last_id)
-    engine = source.connect(settings.db_url)
-
-    def next_page():
-        with source.fatal_if_unusable(), engine.connect() as connection:  # pooled; replaced after a restart
-            return source.read_page(connection, last_id, settings.page_size)
-
-    rows = retry(next_page, "reading the table", log, source.UNAVAILABLE, settings.startup_wait, settings.db_advice)
+    pages = source.PageReader(source.connect(settings.db_url), settings.page_size)
+    rows = retry(lambda: pages.read(last_id), "reading the table", log, source.UNAVAILABLE, settings.startup_wait,
+                 settings.db_advice)
     guard = GapGuard(settings.gap_grace, log)
     sent = 0
     next_report = time.monotonic()
@@ -82,8 +78,9 @@ def main():
                 next_report = time.monotonic() + REPORT_EVERY
             if len(ready) < settings.page_size:
                 pause(settings.idle_poll)  # caught up with the table, or waiting for a missing id
-            rows = retry(next_page, "reading the table", log, source.UNAVAILABLE)
+            rows = retry(lambda: pages.read(last_id), "reading the table", log, source.UNAVAILABLE)
     finally:
+        pages.close()
         delivery.close()  # the topic's lock is left to the kernel: released once this process is gone
 
 

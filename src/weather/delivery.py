@@ -76,26 +76,26 @@ class Delivery:
                           arrived, rows[0].id, rows[-1].id)
         todo = resume.unsent(rows, self.tails)
         try:
-            self._send_all(todo)
+            sent_up_to = self._send_all(todo)
         except KafkaError:
             self.failed = True
             raise
-        for row in todo:
-            partition = resume.partition_for(row.station_id.encode(), len(self.tails))
-            self.tails[partition] = max(self.tails[partition], row.id)
+        for partition, row_id in sent_up_to.items():
+            self.tails[partition] = max(self.tails[partition], row_id)
         return len(todo)
 
-    def _send_all(self, rows: list) -> None:
-        """Send and wait for every acknowledgement; on failure, wait for every send made so far first,
-        so none is still in flight when the tails are read again."""
-        futures, failure = [], None
+    def _send_all(self, rows: list) -> dict[int, int]:
+        """Send and wait for every acknowledgement; each partition's highest row id sent. On failure, wait
+        for every send made so far first, so none is still in flight when the tails are read again."""
+        futures, failure, sent_up_to = [], None, {}
+        send, topic, partitions = self.producer.send, self.settings.topic, len(self.tails)  # thousands of rows a page
         try:
             for row in rows:
                 key = row.station_id.encode()
-                futures.append(self.producer.send(
-                    self.settings.topic, key=key, value=report.encode(row.station_id, row.date, row.degrees),
-                    headers=[(resume.HEADER, str(row.id).encode())],
-                    partition=resume.partition_for(key, len(self.tails))))
+                partition = resume.partition_for(key, partitions)
+                futures.append(send(topic, key=key, value=report.encode(row.station_id, row.date, row.degrees),
+                                    headers=[(resume.HEADER, b"%d" % row.id)], partition=partition))
+                sent_up_to[partition] = row.id
         except KafkaError as error:
             failure = error
         deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 10
@@ -109,13 +109,12 @@ class Delivery:
                 self.log.warning("Kafka has not acknowledged rows %d..%d yet (%s); the client keeps retrying for "
                                  "up to %d s", rows[0].id, rows[-1].id, self.settings.kafka_advice,
                                  DELIVERY_TIMEOUT_MS // 1000)
-        for future in futures:
-            try:
-                future.get(timeout=0)
-            except KafkaError as error:
-                failure = failure or error
+        unresolved = next((future for future in futures if not future.succeeded()), None)
+        if failure is None and unresolved is not None:
+            failure = unresolved.exception or KafkaTimeoutError("a send was still unresolved after flush()")
         if failure is not None:
             raise failure
+        return sent_up_to
 
     def close(self) -> None:
         if self.producer is not None:
