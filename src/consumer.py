@@ -18,19 +18,25 @@ import logging
 import os
 import time
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError, LogTruncationError, OffsetOutOfRangeError
+# Arrow's default allocator (jemalloc) costs some 10 MB of peak RSS for no speed here; it is chosen
+# when pyarrow is first imported, so this comes before the imports below (a user's setting wins).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from weather import checkpoint, commit, incarnation, topic
-from weather.config import Settings
-from weather.fetch import PartitionPoller
-from weather.partition import PartitionWriter
-from weather.program import ArgumentParser, FatalError, UsageError, retry, run, running
-from weather.storage import ERRORS as storage_errors, open_storage
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
+from kafka.errors import KafkaError, LogTruncationError, OffsetOutOfRangeError  # noqa: E402
+
+from weather import checkpoint, commit, incarnation, topic  # noqa: E402
+from weather.config import Settings  # noqa: E402
+from weather.fetch import PartitionPoller  # noqa: E402
+from weather.partition import PartitionWriter  # noqa: E402
+from weather.program import ArgumentParser, FatalError, UsageError, retry, run, running  # noqa: E402
+from weather.storage import ERRORS as storage_errors, open_storage  # noqa: E402
 
 USAGE = "python3 consumer.py <partition_number> [--recover]"
 REPORT_EVERY = 10  # seconds between progress lines
-FETCH_BYTES = 4 << 20  # per partition fetch: a few fetches fill a batch of the default size
+# Per partition fetch. The compiled decoder turns a fetch into columns in a few ms, so a larger one
+# only costs memory (4 MiB: 141 MB peak RSS for one consumer draining 400,000 rows, 1 MiB: 124 MB).
+FETCH_BYTES = 1 << 20
 ID_CHECK_EVERY = 2  # seconds between checks of the topic's id while no record arrives
 log = logging.getLogger("consumer")
 
