@@ -4,13 +4,14 @@ from __future__ import annotations
 import re
 import statistics
 import subprocess
+import time
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import UnknownTopicOrPartitionError
 
 from bench.common import KAFKA_JARS, wait_for_count, wait_until
 from bench.database import rows
-from weather import report
+from weather import delivery, report, resume
 
 
 class TopicWatch:
@@ -132,3 +133,21 @@ def consumer_performance(bootstrap: str, topic: str, count: int, group: str) -> 
 
 def wait_topic(bootstrap: str, topic: str, timeout: float) -> float:
     return wait_until(lambda: topic_exists(bootstrap, topic), timeout, 0.1, f"topic {topic}")
+
+
+def kafka_python_sends(bootstrap: str, topic: str, count: int, replication: int) -> float:
+    """Records/s of kafka-python alone: the producer's messages for `count` generator rows, built
+    beforehand, sent in one loop with the producer's own settings (acks=all, idempotent, its batch
+    size) and flushed. No database and no waiting per page: the ceiling of a producer on this client."""
+    create_topic(bootstrap, topic, replication)
+    messages = [(row["station_id"].encode(), report.encode(row["station_id"], str(row["date"]), row["degrees"]),
+                 [(resume.HEADER, b"%d" % row["id"])]) for row in rows(count)]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, retries=10,
+                             batch_size=delivery.BATCH_BYTES)
+    started = time.monotonic()
+    for key, value, headers in messages:
+        producer.send(topic, key=key, value=value, headers=headers, partition=resume.partition_for(key, 4))
+    producer.flush()
+    elapsed = time.monotonic() - started
+    producer.close()
+    return count / elapsed

@@ -44,9 +44,11 @@ TARGETS = {"consumer_vs_spark": 2.0, "consumer_vs_consumer_performance": 0.5,
 # Each throughput measured at every size, by label: (figure, its field); the plot's curves and the sizes table
 THROUGHPUTS = {"producer drain": ("producer_drain", "rows_per_s"),
                "ProducerPerformance": ("producer_performance", "records_per_s"),
+               "kafka-python sends alone": ("client_sends", "records_per_s"),
                "paged SELECT": ("paged_select", "rows_per_s"), "consumer drain": ("consumer_drain", "rows_per_s"),
                "ConsumerPerformance": ("consumer_performance", "records_per_s"), "Spark": ("spark", "rows_per_s")}
 RATIOS = {"producer_vs_producer_performance": "producer / PP", "producer_vs_paged_select": "producer / SELECT",
+          "producer_vs_client_sends": "producer / kafka-python",
           "consumer_vs_consumer_performance": "consumer / CP", "consumer_vs_spark": "consumer / Spark"}
 
 
@@ -69,6 +71,12 @@ def paged_select(run, rows: int, reps: int, page_size: int) -> dict:
     return {"runs": runs, "rows_per_s": median(runs), "page_size": page_size}
 
 
+def client_sends(run, rows: int, reps: int) -> dict:
+    runs = [broker.kafka_python_sends(run.bootstrap, run.topic(f"client{rows}-{rep}"), rows, run.replication)
+            for rep in range(reps)]
+    return {"runs": runs, "records_per_s": median(runs)}
+
+
 def spark(run, topics: list[str], rows: int) -> dict:
     print("Spark Structured Streaming on the same topics", flush=True)
     found = drain.spark(run, topics, rows)
@@ -82,6 +90,7 @@ def measure_size(run, rows: int, reps: int, record_size: int) -> dict:
     load_seconds = database.load(run, rows)
     figures, topics = drain.against_kafka_tools(run, rows, reps, str(rows), record_size)
     figures["paged_select"] = paged_select(run, rows, reps, Settings.from_env().page_size)
+    figures["client_sends"] = client_sends(run, rows, reps)
     figures["spark"] = spark(run, topics, rows)
     figures["load_rows_per_s"] = rows / load_seconds
     broker.delete_prefixed(run.bootstrap, run.topic(""))  # the next, larger size starts on an empty broker
@@ -94,7 +103,8 @@ def ratios(figures: dict) -> dict[str, float]:
     return {"consumer_vs_spark": consumer / figures["spark"]["rows_per_s"],
             "consumer_vs_consumer_performance": consumer / figures["consumer_performance"]["records_per_s"],
             "producer_vs_producer_performance": producer / figures["producer_performance"]["records_per_s"],
-            "producer_vs_paged_select": producer / figures["paged_select"]["rows_per_s"]}
+            "producer_vs_paged_select": producer / figures["paged_select"]["rows_per_s"],
+            "producer_vs_client_sends": producer / figures["client_sends"]["records_per_s"]}
 
 
 def largest(results: dict) -> dict:
@@ -128,6 +138,9 @@ def table(results: dict) -> str:
              f"≥ {TARGETS['producer_vs_producer_performance']}: {yes(met['producer_vs_producer_performance'])} |",
              f"| producer drain vs the database, rows/s | {f['producer_drain']['rows_per_s']:,.0f} | paged SELECT "
              f"{f['paged_select']['rows_per_s']:,.0f} | {r['producer_vs_paged_select']:.3f} | |",
+             f"| producer drain vs its Kafka client alone, rows/s | {f['producer_drain']['rows_per_s']:,.0f} | "
+             f"kafka-python sends alone {f['client_sends']['records_per_s']:,.0f} | "
+             f"{r['producer_vs_client_sends']:.3f} | |",
              f"| consumer drain, rows/s | {f['consumer_drain']['rows_per_s']:,.0f} | ConsumerPerformance "
              f"{f['consumer_performance']['records_per_s']:,.0f} | {r['consumer_vs_consumer_performance']:.3f} | "
              f"≥ {TARGETS['consumer_vs_consumer_performance']}: {yes(met['consumer_vs_consumer_performance'])} |",
