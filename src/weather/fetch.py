@@ -40,9 +40,10 @@ class RecordBatch:
     """One record batch of the partition, or the part of it with offsets in [min_offset, end_offset), as
     the fast fetcher returns it: decoded only when batched."""
 
-    def __init__(self, batch, min_offset: int, end_offset: int | None = None) -> None:
+    def __init__(self, batch, min_offset: int, end_offset: int | None = None, raw: bytearray | None = None) -> None:
         self.batch = batch  # kafka-python's DefaultRecordBatch, CRC already checked
-        self.raw = batch._buffer  # its bytes as fetched: decompressing replaces batch._buffer, never changes these
+        # Its bytes as fetched, taken before any decoding: decompressing replaces batch._buffer.
+        self.raw = batch._buffer if raw is None else raw
         self.min_offset = min_offset  # the fetch position: records before it are not part of this poll
         self.end_offset = batch.next_offset if end_offset is None else end_offset
 
@@ -59,7 +60,8 @@ class RecordBatch:
     def split(self, rows: int) -> tuple["RecordBatch", "RecordBatch"]:
         """The part with the first `rows` offsets, and the rest."""
         cut = max(self.min_offset, self.batch.base_offset) + rows
-        return RecordBatch(self.batch, self.min_offset, cut), RecordBatch(self.batch, cut, self.end_offset)
+        return (RecordBatch(self.batch, self.min_offset, cut, self.raw),
+                RecordBatch(self.batch, cut, self.end_offset, self.raw))
 
     def records(self):
         """kafka-python's own records of this part (the pure-Python path), parsed afresh."""

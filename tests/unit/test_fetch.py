@@ -173,19 +173,19 @@ def test_a_malformed_record_fails_alike():
     assert decoded_fast(bytes(raw)) == [None]
 
 
-def test_a_record_batch_cut_in_parts_decodes_as_the_whole():
-    raw = record_batch(10, [good(i) for i in range(1, 11)] + [(None, b"bad", [("row_id", b"11")]), good(12)])
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_a_record_batch_cut_in_parts_decodes_as_the_whole(codec):
+    """Cut as the poller cuts it: each part decoded before the rest is cut again."""
+    raw = record_batch(10, [good(i) for i in range(1, 11)] + [(None, b"bad", [("row_id", b"11")]), good(12)], codec)
     whole = fetch.decode(fetch._WholeRecordBatches(12, TP, MemoryRecords(raw)).take(), 0, 2)
     rest = fetch._WholeRecordBatches(12, TP, MemoryRecords(raw)).take()[0]
-    parts = []
+    high_water, decoded, counts = 2, [], []
     for rows in (3, 4, 3):  # offsets 12..14, 15..18, 19..21 (the bad value at 20)
         part, rest = rest.split(rows)
-        parts.append(part)
-    assert rest.count == 0 and [part.count for part in parts] == [3, 4, 3]
-    high_water, decoded = 2, []
-    for part in parts:
+        counts.append(part.count)
         decoded.append(fetch.decode([part], 0, high_water))
         high_water = decoded[-1].high_water
+    assert rest.count == 0 and counts == [3, 4, 3]
     assert [(d.first_offset, d.last_offset) for d in decoded] == [(12, 14), (15, 18), (19, 21)]
     assert sum((values(d)[2] for d in decoded), []) == values(whole)[2] and len(values(whole)[2]) == 9
     assert [d.dead_letters for d in decoded] == [[], [], whole.dead_letters] and high_water == whole.high_water
