@@ -4,7 +4,9 @@ A watcher thread looks at each partition's checkpoint every few milliseconds; on
 every batch the checkpoint newly commits, straight away, and counts its rows against what the batch's
 own metadata implies: offsets (last - first + 1) - dead letters - dropped duplicates. A setting or a
 client change that makes a freshly closed file look short (a committed-but-incomplete last block left
-out of the length) fails here, as does a batch that cannot be read while a DataNode is down.
+out of the length) fails here, as does a batch that cannot be read while a DataNode is down. While the
+NameNode itself does not answer or is still in safe mode after a restart, no reader can read anything:
+the batch is read again once it serves.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ INTERVAL = 0.005
 class ReadBack:
     checked: int = 0  # batches read back in full
     rows: int = 0
+    deferred: int = 0  # reads put off because the NameNode did not answer
     problems: list[str] = field(default_factory=list)
     commits: list[tuple[float, int, int]] = field(default_factory=list)  # (monotonic time, partition, batch id)
 
@@ -35,6 +38,7 @@ class ReadBackWatcher(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        seen = {p: -1 for p in range(self.partitions)}  # the last checkpoint's batch id per partition
         done = {p: -1 for p in range(self.partitions)}  # the last batch id read back per partition
         while not self.stopping.is_set():
             for p in range(self.partitions):
@@ -43,30 +47,49 @@ class ReadBackWatcher(threading.Thread):
                 except checkpoint.CorruptCheckpoint as error:
                     self.found.problems.append(str(error))
                     continue
-                if saved is None or saved.batch_id <= done[p]:
-                    if saved is not None and saved.batch_id < done[p]:
-                        done[p] = saved.batch_id  # started afresh: not expected in these tests, read again
+                if saved is None:
                     continue
-                self.found.commits.append((time.monotonic(), p, saved.batch_id))
+                if saved.batch_id < seen[p]:  # started afresh: not expected in these tests
+                    seen[p] = done[p] = saved.batch_id
+                if saved.batch_id > seen[p]:
+                    seen[p] = saved.batch_id
+                    self.found.commits.append((time.monotonic(), p, saved.batch_id))
                 for batch_id in range(done[p] + 1, saved.batch_id + 1):
-                    self._check(p, batch_id)
-                done[p] = saved.batch_id
+                    if not self._check(p, batch_id):
+                        break
+                    done[p] = batch_id
             time.sleep(INTERVAL)
 
-    def _check(self, partition: int, batch_id: int) -> None:
-        name = batches.batch_name(partition, batch_id)
+    def _namenode_answers(self) -> bool:
         try:
-            table, info = batches.read_batch_and_info(self.storage, partition, batch_id)
-        except Exception as error:  # noqa: BLE001 - any failure to read a committed batch is the finding
-            self.found.problems.append(f"{name}: committed but unreadable: {type(error).__name__}: "
-                                       f"{str(error).splitlines()[0][:200] if str(error) else ''}")
-            return
+            self.storage.names()
+            return True
+        except Exception:  # noqa: BLE001 - whatever the client raises for a NameNode that is not there
+            return False
+
+    def _check(self, partition: int, batch_id: int) -> bool:
+        """Read one committed batch; False if it must be read again later (the NameNode not serving)."""
+        name = batches.batch_name(partition, batch_id)
+        for attempt in (1, 2):
+            try:
+                table, info = batches.read_batch_and_info(self.storage, partition, batch_id)
+                break
+            except Exception as error:  # noqa: BLE001 - a failure to read a committed batch is the finding,
+                # unless the NameNode is down or still in safe mode (starting): no reader could read then
+                if "SafeModeException" in str(error) or not self._namenode_answers():
+                    self.found.deferred += 1
+                    return False
+                if attempt == 2:  # it failed again with the NameNode serving (the first may predate its return)
+                    self.found.problems.append(f"{name}: committed but unreadable: {type(error).__name__}: "
+                                               f"{str(error).splitlines()[0][:200] if str(error) else ''}")
+                    return True
         expected = info.offsets.last - info.offsets.first + 1 - info.dead_letters - info.duplicates
         if table.num_rows != expected:
             self.found.problems.append(f"{name}: {table.num_rows} rows read right after its checkpoint, "
                                        f"its metadata implies {expected}")
         self.found.checked += 1
         self.found.rows += table.num_rows
+        return True
 
     def stop(self) -> ReadBack:
         self.stopping.set()

@@ -69,8 +69,10 @@ def test_every_batch_reads_in_full_right_after_its_checkpoint_across_a_namenode_
              "commits after the NameNode restart")
     time.sleep(5)
     found, read_back = finish(pipeline, generator, producer, consumers, watcher)
-    record_figures("namenode_restart_read_back", found, batches_read_back=read_back.checked)
-    print(f"{found.line()}; {read_back.checked} batches read back in full right after their checkpoints")
+    record_figures("namenode_restart_read_back", found, batches_read_back=read_back.checked,
+                   reads_put_off_while_the_namenode_was_down_or_in_safe_mode=read_back.deferred)
+    print(f"{found.line()}; {read_back.checked} batches read back in full right after their checkpoints "
+          f"({read_back.deferred} reads put off while the NameNode was down or in safe mode)")
 
 
 def first_success_after(write, timeout: float) -> float | None:
