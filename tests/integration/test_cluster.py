@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from stack.servers import Topology, environment
 from world import ROOT, Pipeline, wait_for
@@ -107,9 +107,15 @@ def test_acks_all_survives_one_broker_down_and_blocks_with_two(cluster_env):
         refused = [value for value in (b"one-0", b"one-1", b"one-2") if not send(value)]
         assert refused == [b"one-0", b"one-1", b"one-2"], "acks=all was acknowledged with one in-sync replica"
     finally:
-        producer.close(timeout=5)
+        # Brokers first: close() can raise, and it once left two brokers down for the tests after this one.
         for name in killed:
             assert stack("start", name).returncode == 0
+        try:
+            producer.close(timeout=30)
+        except KafkaTimeoutError:
+            # kafka-python 3.0.12 sometimes never resolves a refused send's batch (seen twice: expired,
+            # then its request timed out), and close() flushes first; what matters is checked below.
+            pass
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     partition = TopicPartition(topic, 0)
     consumer.assign([partition])
