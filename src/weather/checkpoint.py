@@ -5,21 +5,21 @@ to read. It is replaced atomically (temp file, fsync, rename, fsync of the folde
 crash it holds either the previous checkpoint or the new one.
 
 CHECKPOINT_DIR is a local folder (the specification's), or an `hdfs://host:port/path` URL so that
-a consumer can move to another machine: there the same steps go through the Storage folder
-(weather/storage.py): temp file written and closed, then one rename with overwrite. What else a restart needs (the
-topic's incarnation, the high-water row id) is in batch M's own metadata (weather/recovery.py).
+a consumer can move to another machine. Either is a Storage folder (weather/storage.py), so the
+steps are the same: the temp file made durable (fsynced locally, closed on the DataNodes on HDFS),
+then renamed over the checkpoint in one step. What else a restart needs (the topic's incarnation,
+the high-water row id) is in batch M's own metadata (weather/recovery.py).
 """
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from functools import lru_cache
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
-from .storage import HdfsStorage, Storage
+from .storage import HdfsStorage, LocalStorage, Storage
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,19 @@ def is_remote(checkpoint_dir: str) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _remote(checkpoint_dir: str) -> Storage:
-    return HdfsStorage(checkpoint_dir.rstrip("/"))
+def _folder(checkpoint_dir: str) -> Storage:
+    """The checkpoint folder, through the same interface on HDFS and on local disk."""
+    if is_remote(checkpoint_dir):
+        return HdfsStorage(checkpoint_dir.rstrip("/"))
+    return LocalStorage.at(checkpoint_dir)
 
 
 def _name(partition: int) -> str:
     return f"partition-{partition}.json"
+
+
+def _temp_name(partition: int) -> str:
+    return _name(partition) + ".tmp"
 
 
 def checkpoint_path(checkpoint_dir: str, partition: int) -> Path | str:
@@ -54,18 +61,19 @@ def checkpoint_path(checkpoint_dir: str, partition: int) -> Path | str:
 
 def temp_path(checkpoint_dir: str, partition: int) -> Path | str:
     path = checkpoint_path(checkpoint_dir, partition)
-    return f"{path}.tmp" if isinstance(path, str) else path.with_name(path.name + ".tmp")
+    return f"{path}.tmp" if isinstance(path, str) else path.with_name(_temp_name(partition))
 
 
 def load(checkpoint_dir: str, partition: int) -> Checkpoint | None:
     """The partition's checkpoint, None when there is none; CorruptCheckpoint when unreadable."""
     path = checkpoint_path(checkpoint_dir, partition)
     try:
-        text = _remote(checkpoint_dir).read(_name(partition)).decode() if is_remote(checkpoint_dir) else path.read_text()
+        raw = _folder(checkpoint_dir).read(_name(partition))
     except FileNotFoundError:
         return None
+    text = raw.decode(errors="replace")
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode())
         checkpoint = Checkpoint(batch_id=data["batch_id"], offset=data["offset"])
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise CorruptCheckpoint(f"{path} is corrupt ({type(error).__name__}: {error}): {text[:80]!r}") from None
@@ -77,59 +85,33 @@ def load(checkpoint_dir: str, partition: int) -> Checkpoint | None:
 def save(checkpoint_dir: str, partition: int, checkpoint: Checkpoint,
          before_replace: Optional[Callable[[], None]] = None) -> None:
     """Replace the checkpoint atomically; before_replace runs once the temp file is durable (fault tests)."""
+    folder = _folder(checkpoint_dir)
+    folder.ensure_folder()
     data = {"batch_id": checkpoint.batch_id, "offset": checkpoint.offset}
-    if is_remote(checkpoint_dir):
-        folder = _remote(checkpoint_dir)
-        folder.ensure_folder()
-        folder.write(_name(partition) + ".tmp", json.dumps(data).encode())  # closed: durable on the DataNodes
-        if before_replace:
-            before_replace()
-        folder.rename(_name(partition) + ".tmp", _name(partition))
-        return
-    path = checkpoint_path(checkpoint_dir, partition)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_path(checkpoint_dir, partition)
-    with open(temp, "w") as file:
-        json.dump(data, file)
-        file.flush()
-        os.fsync(file.fileno())
+    folder.write(_temp_name(partition), json.dumps(data).encode())  # fsynced, or closed on the DataNodes
     if before_replace:
         before_replace()
-    os.replace(temp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # makes the rename itself survive a power loss
-    finally:
-        os.close(folder)
+    folder.rename(_temp_name(partition), _name(partition))
 
 
 def committed_at(checkpoint_dir: str, partition: int) -> float | None:
     """When the checkpoint was last replaced (seconds since the epoch); None without one."""
     try:
-        if is_remote(checkpoint_dir):
-            return _remote(checkpoint_dir).modified(_name(partition))
-        return os.stat(checkpoint_path(checkpoint_dir, partition)).st_mtime
+        return _folder(checkpoint_dir).modified(_name(partition))
     except FileNotFoundError:
         return None
 
 
 def remove(checkpoint_dir: str, partition: int) -> None:
     """Forget the partition's checkpoint: readers then see none of its batches, at once."""
-    if is_remote(checkpoint_dir):
-        _remote(checkpoint_dir).delete(_name(partition))
-        return
-    checkpoint_path(checkpoint_dir, partition).unlink(missing_ok=True)
+    _folder(checkpoint_dir).delete(_name(partition))
 
 
 def remove_temp(checkpoint_dir: str, partition: int) -> bool:
-    """Delete a temp file left by a crash inside save (or a copy of it); True if there was one."""
-    if is_remote(checkpoint_dir):
-        folder = _remote(checkpoint_dir)
-        stale = [name for name in folder.names() if name.startswith(_name(partition) + ".tmp")]
-        for name in stale:
-            folder.delete(name)
-        return bool(stale)
-    temp = temp_path(checkpoint_dir, partition)
-    existed = temp.exists()
-    temp.unlink(missing_ok=True)
-    return existed
+    """Delete a temp file left by a crash inside save (or a copy of it: `<temp>.<random>.tmp` on HDFS);
+    True if there was one."""
+    folder = _folder(checkpoint_dir)
+    stale = [name for name in folder.names() if name.startswith(_temp_name(partition))]
+    for name in stale:
+        folder.delete(name)
+    return bool(stale)

@@ -1,8 +1,9 @@
 """One folder of files, on HDFS (`hdfs://host:port/path`) or on local disk (`file:///path`).
 
-Both kinds offer the same small interface, with names relative to the folder. `rename` replaces
-the target in one step (a single NameNode RPC on HDFS, rename(2) locally): readers see the old
-file or the new one, never a mix.
+Both kinds offer the same small interface, with names relative to the folder. `write` returns once
+the file is durable (closed on the DataNodes, or fsynced). `rename` replaces the target in one step
+(a single NameNode RPC on HDFS; rename(2) and an fsync of the folder locally, so the rename too
+survives a power loss): readers see the old file or the new one, never a mix.
 """
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ class Storage(Protocol):
     def read(self, name: str) -> bytes: ...
     def delete(self, name: str) -> None: ...
     def exists(self, name: str) -> bool: ...
+    def modified(self, name: str) -> float: ...
 
 
 class HdfsStorage:
@@ -247,9 +249,14 @@ def _close_quietly(writer) -> None:
 
 
 class LocalStorage:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, folder: Path | None = None) -> None:
         self.url = url
-        self.folder = Path(urlparse(url).path)
+        self.folder = folder if folder is not None else Path(urlparse(url).path)
+
+    @classmethod
+    def at(cls, folder: str | Path) -> "LocalStorage":
+        """The local folder at a plain path (CHECKPOINT_DIR is one), not a URL."""
+        return cls(Path(folder).absolute().as_uri(), Path(folder))
 
     def ensure_folder(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -267,6 +274,11 @@ class LocalStorage:
 
     def rename(self, source: str, target: str) -> None:
         os.replace(self.folder / source, self.folder / target)
+        folder = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # makes the rename itself survive a power loss
+        finally:
+            os.close(folder)
 
     def names(self) -> list[str]:
         try:
@@ -279,6 +291,10 @@ class LocalStorage:
 
     def delete(self, name: str) -> None:
         (self.folder / name).unlink(missing_ok=True)
+
+    def modified(self, name: str) -> float:
+        """The file's modification time, seconds since the epoch (FileNotFoundError without it)."""
+        return (self.folder / name).stat().st_mtime
 
     def exists(self, name: str) -> bool:
         return (self.folder / name).exists()

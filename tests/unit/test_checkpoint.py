@@ -43,3 +43,16 @@ def test_the_checkpoint_holds_exactly_the_two_keys_and_extra_keys_are_ignored_wh
 def test_a_temp_file_left_inside_save_is_removed(tmp_path):
     checkpoint.temp_path(str(tmp_path), 2).write_text('{"batch_id": 3')
     assert checkpoint.remove_temp(str(tmp_path), 2) and not checkpoint.remove_temp(str(tmp_path), 2)
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xd8\x00 torn", b"\x00" * 32])
+def test_a_checkpoint_of_binary_garbage_is_corrupt_too(tmp_path, raw):
+    (tmp_path / "partition-1.json").write_bytes(raw)
+    with pytest.raises(CorruptCheckpoint, match="partition-1.json is corrupt"):
+        checkpoint.load(str(tmp_path), 1)
+
+
+def test_committed_at_is_when_the_checkpoint_was_replaced(tmp_path):
+    assert checkpoint.committed_at(str(tmp_path), 0) is None
+    checkpoint.save(str(tmp_path), 0, Checkpoint(0, 5))
+    assert checkpoint.committed_at(str(tmp_path), 0) == (tmp_path / "partition-0.json").stat().st_mtime
