@@ -71,14 +71,14 @@ def load(checkpoint_dir: str, partition: int) -> Checkpoint | None:
         raw = _folder(checkpoint_dir).read(_name(partition))
     except FileNotFoundError:
         return None
-    text = raw.decode(errors="replace")
+    shown = raw[:80].decode(errors="replace")  # what the error quotes, even from bytes that are not text
     try:
-        data = json.loads(raw.decode())
+        data = json.loads(raw.decode())  # UnicodeDecodeError is a ValueError: corrupt too
         checkpoint = Checkpoint(batch_id=data["batch_id"], offset=data["offset"])
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise CorruptCheckpoint(f"{path} is corrupt ({type(error).__name__}: {error}): {text[:80]!r}") from None
+        raise CorruptCheckpoint(f"{path} is corrupt ({type(error).__name__}: {error}): {shown!r}") from None
     if not all(type(value) is int and value >= 0 for value in (checkpoint.batch_id, checkpoint.offset)):
-        raise CorruptCheckpoint(f"{path} is corrupt (batch_id and offset must be whole numbers >= 0): {text[:80]!r}")
+        raise CorruptCheckpoint(f"{path} is corrupt (batch_id and offset must be whole numbers >= 0): {shown!r}")
     return checkpoint
 
 
