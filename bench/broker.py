@@ -11,7 +11,8 @@ from kafka.errors import UnknownTopicOrPartitionError
 
 from bench.common import KAFKA_JARS, wait_for_count, wait_until
 from bench.database import rows
-from weather import delivery, report, resume
+from weather.produce import delivery, resume
+from weather.common import report
 
 
 class TopicWatch:

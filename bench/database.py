@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from bench.common import Run
 from stack.servers import TABLE_DDL
-from weather import source
+from weather.produce import source
 from weather_generator import readings
 
 INSERT = text("INSERT INTO temperatures (id, station_id, date, degrees) VALUES (:id, :station_id, :date, :degrees)")

@@ -10,8 +10,9 @@ import time
 from bench import broker
 from bench.common import PYTHON, ROOT, SRC, Child, Run, median, wait_for_count
 from bench.broker import TopicWatch
-from weather import checkpoint, committed
-from weather.storage import open_storage
+from weather.common import checkpoint
+from weather.read import committed
+from weather.common.storage import open_storage
 
 PARTITIONS = 4
 PRODUCER_READY = r"created topic"  # logged once the topic exists, just before the producer connects
@@ -110,7 +111,7 @@ def against_kafka_tools(run: Run, count: int, reps: int, tag: str, record_size: 
 
 def spark(run: Run, topics: list[str], count: int) -> dict:
     """The Spark peer on the given (filled) topics, one session; per-topic rows/s of the query alone."""
-    # Spark's Python workers: the venv's interpreter, importing weather.report for the decoder
+    # Spark's Python workers: the venv's interpreter, importing weather.common.report for the decoder
     env = dict(os.environ, PYTHONPATH=f"{SRC}:{ROOT}", PYSPARK_PYTHON=str(PYTHON))
     log = run.local_dir / "spark.log"
     with open(log, "w") as stderr:

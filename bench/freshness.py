@@ -20,7 +20,8 @@ from bench import drain
 from bench.common import PYTHON, Child, Run, median
 from bench.database import INSERT, rows
 from bench.broker import TopicWatch, wait_topic
-from weather import checkpoint, source
+from weather.common import checkpoint
+from weather.produce import source
 
 WATCH_INTERVAL = 0.005  # seconds between checkpoint looks: the bound on how late a visibility is seen
 WINDOWS = 3  # the run is cut in this many equal windows; each statistic is the median of the windows'

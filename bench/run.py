@@ -30,8 +30,8 @@ from sqlalchemy import text  # noqa: E402
 
 from bench import broker, database, drain, freshness, plot  # noqa: E402
 from bench.common import KAFKA_JARS, ROOT, median, rewrite_section, run_from_env  # noqa: E402
-from weather import source  # noqa: E402
-from weather.config import Settings  # noqa: E402
+from weather.produce import source  # noqa: E402
+from weather.common.config import Settings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
 PLOT = ROOT / "bench" / "throughput.png"

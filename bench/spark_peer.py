@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
 from bench.common import SPARK_KAFKA_JARS
-from weather import report
+from weather.common import report
 
 REPORT_SCHEMA = StructType([StructField("date", StringType()), StructField("degrees", DoubleType()),
                             StructField("station_id", StringType())])

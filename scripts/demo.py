@@ -27,9 +27,9 @@ sys.path.insert(0, str(SRC))
 import sqlalchemy  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 
-from weather import checkpoint, topic  # noqa: E402
-from weather.config import Settings  # noqa: E402
-from weather.storage import open_storage  # noqa: E402
+from weather.common import checkpoint, topic  # noqa: E402
+from weather.common.config import Settings  # noqa: E402
+from weather.common.storage import open_storage  # noqa: E402
 
 PROGRESS_EVERY = 2.0
 DRAIN_SECONDS = 30  # how long the consumers get to commit what is in Kafka when stopping

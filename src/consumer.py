@@ -25,12 +25,13 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError, LogTruncationError, OffsetOutOfRangeError  # noqa: E402
 
-from weather import checkpoint, commit, incarnation, topic  # noqa: E402
-from weather.config import Settings  # noqa: E402
-from weather.fetch import PartitionPoller  # noqa: E402
-from weather.partition import PartitionWriter  # noqa: E402
-from weather.program import ArgumentParser, FatalError, UsageError, retry, run, running  # noqa: E402
-from weather.storage import ERRORS as storage_errors, open_storage  # noqa: E402
+from weather.common import checkpoint, incarnation, topic  # noqa: E402
+from weather.consume import commit  # noqa: E402
+from weather.common.config import Settings  # noqa: E402
+from weather.consume.fetch import PartitionPoller  # noqa: E402
+from weather.consume.partition import PartitionWriter  # noqa: E402
+from weather.common.program import ArgumentParser, FatalError, UsageError, retry, run, running  # noqa: E402
+from weather.common.storage import ERRORS as storage_errors, open_storage  # noqa: E402
 
 USAGE = "python3 consumer.py <partition_number> [--recover]"
 REPORT_EVERY = 10  # seconds between progress lines

@@ -11,11 +11,11 @@ import signal
 
 from werkzeug.serving import make_server
 
-from weather.config import ConfigError, Settings
-from weather.dashboard.app import create_app
-from weather.dashboard.state import Dashboard
-from weather.program import ArgumentParser, FatalError, run
-from weather.storage import open_storage
+from weather.common.config import ConfigError, Settings
+from weather.read.dashboard.app import create_app
+from weather.read.dashboard.state import Dashboard
+from weather.common.program import ArgumentParser, FatalError, run
+from weather.common.storage import open_storage
 
 HOST = "127.0.0.1"  # local only: the page shows the pipeline's internals
 DEFAULT_PORT = 8050

@@ -15,9 +15,9 @@ import sys
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from weather import report
-from weather.config import Settings
-from weather.program import ArgumentParser, retry, run, running
+from weather.common import report
+from weather.common.config import Settings
+from weather.common.program import ArgumentParser, retry, run, running
 
 log = logging.getLogger("debug")
 POLL_MS = 500  # how long a stop request may wait

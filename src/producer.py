@@ -22,11 +22,12 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from weather import lock, resume, source, topic
-from weather.config import Settings
-from weather.delivery import Delivery
-from weather.gaps import GapGuard
-from weather.program import ArgumentParser, pause, retry, run, running
+from weather.common import lock, topic
+from weather.produce import resume, source
+from weather.common.config import Settings
+from weather.produce.delivery import Delivery
+from weather.produce.gaps import GapGuard
+from weather.common.program import ArgumentParser, pause, retry, run, running
 
 USAGE = "python3 producer.py [--resume]"
 REPORT_EVERY = 10  # seconds between progress lines

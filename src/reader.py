@@ -10,11 +10,11 @@ import logging
 
 import pyarrow as pa
 
-from weather import committed
-from weather.config import Settings
-from weather.checkpoint import CorruptCheckpoint
-from weather.program import ArgumentParser, FatalError, pause, retry, run, running, seconds
-from weather.storage import open_storage
+from weather.read import committed
+from weather.common.config import Settings
+from weather.common.checkpoint import CorruptCheckpoint
+from weather.common.program import ArgumentParser, FatalError, pause, retry, run, running, seconds
+from weather.common.storage import open_storage
 
 USAGE = "python3 reader.py [--watch SECONDS]"
 log = logging.getLogger("reader")

@@ -12,9 +12,9 @@ import random
 
 from sqlalchemy import text
 
-from weather import source
-from weather.config import Settings
-from weather.program import ArgumentParser, pause, retry, run, running
+from weather.produce import source
+from weather.common.config import Settings
+from weather.common.program import ArgumentParser, pause, retry, run, running
 
 random.seed(544)
 

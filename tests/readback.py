@@ -14,8 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from weather import batches, checkpoint
-from weather.storage import open_storage
+from weather.common import batches, checkpoint
+from weather.common.storage import open_storage
 
 INTERVAL = 0.005
 

@@ -7,8 +7,9 @@ import re
 import socket
 import urllib.request
 
-from weather import checkpoint, committed
-from weather.storage import open_storage
+from weather.common import checkpoint
+from weather.read import committed
+from weather.common.storage import open_storage
 from world import ROOT, Pipeline, Program, wait_for
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download does not work here

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections import Counter
 
 from dashboard_world import PARTITIONS, api_state, closed_port, start_dashboard
-from weather import checkpoint
-from weather.dashboard.state import WAITING
+from weather.common import checkpoint
+from weather.read.dashboard.state import WAITING
 
 
 def test_the_figures_equal_the_readers_and_the_servers(live):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime
 
 from dashboard_world import ARTIFACTS, PARTITIONS, closed_port, start_dashboard
-from weather.dashboard.state import WAITING
+from weather.read.dashboard.state import WAITING
 from world import STATIONS, wait_for
 
 

@@ -1,11 +1,12 @@
 """The dashboard's cache of committed batches (file:// storage, no server): it reads each batch once."""
 from __future__ import annotations
 
-from weather import batches, checkpoint, commit
-from weather.batches import BatchInfo, OffsetRange
-from weather.dashboard.cache import CommittedCache
-from weather.dashboard.state import summarize
-from weather.storage import open_storage
+from weather.common import batches, checkpoint
+from weather.consume import commit
+from weather.common.batches import BatchInfo, OffsetRange
+from weather.read.dashboard.cache import CommittedCache
+from weather.read.dashboard.state import summarize
+from weather.common.storage import open_storage
 
 
 def commit_batches(storage, checkpoint_dir, partition, first_batch, count, rows_per_batch=3, topic_id=None):

@@ -173,7 +173,7 @@ def test_kafka_tool_names_are_linked_and_their_classes_exist() -> None:
 # -- the pipeline's defaults fit the containers ---------------------------------------------------
 
 def test_pipeline_defaults_fit_the_compose_environment(compose) -> None:
-    from weather.config import Settings
+    from weather.common.config import Settings
 
     defaults = Settings.from_env(env={"PROJECT": "xyz"})
     assert defaults.bootstrap_servers == "localhost:9092"           # the broker in the same container

@@ -9,8 +9,9 @@ from datetime import date, timedelta
 
 from kafka import KafkaProducer
 
-from weather import report, verify
-from weather.config import Settings
+from weather.common import report
+from weather.read import verify
+from weather.common.config import Settings
 from readback import ReadBackWatcher
 from world import ROOT, STATIONS, wait_for
 

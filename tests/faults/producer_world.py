@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy
 
-from weather import report, resume, verify
-from weather.config import Settings
+from weather.common import report
+from weather.produce import resume
+from weather.read import verify
+from weather.common.config import Settings
 from world import ROOT, STATIONS
 
 INSERT = sqlalchemy.text("INSERT INTO temperatures (station_id, date, degrees) VALUES (:s, :d, :g)")

@@ -7,8 +7,8 @@ import pytest
 
 from consumer_world import GARBAGE, assert_verified, record_figures, readings, send_garbage, settings, \
     start_topic, wait_caught_up
-from weather import batches, checkpoint, deadletter
-from weather.storage import open_storage
+from weather.common import batches, checkpoint, deadletter
+from weather.common.storage import open_storage
 from world import wait_for
 
 pytestmark = pytest.mark.faults

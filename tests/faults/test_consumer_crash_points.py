@@ -9,9 +9,9 @@ import pytest
 
 from consumer_world import assert_verified, record_figures, readings, send_garbage, start_topic, verdict, \
     wait_caught_up
-from weather import batches, checkpoint
-from weather.commit import Step
-from weather.storage import open_storage
+from weather.common import batches, checkpoint
+from weather.consume.commit import Step
+from weather.common.storage import open_storage
 from world import wait_for
 
 pytestmark = pytest.mark.faults

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from consumer_world import assert_verified, record_figures, readings, start_topic, wait_caught_up
-from weather import batches, checkpoint
-from weather.storage import open_storage
+from weather.common import batches, checkpoint
+from weather.common.storage import open_storage
 from world import wait_for
 
 pytestmark = pytest.mark.faults

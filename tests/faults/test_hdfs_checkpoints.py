@@ -7,8 +7,9 @@ import re
 import pytest
 
 from consumer_world import assert_verified, readings, start_topic, wait_caught_up
-from weather import checkpoint, committed
-from weather.storage import open_storage
+from weather.common import checkpoint
+from weather.read import committed
+from weather.common.storage import open_storage
 from world import wait_for
 
 pytestmark = pytest.mark.faults

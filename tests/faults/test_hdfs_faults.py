@@ -93,7 +93,7 @@ def test_new_files_after_a_datanode_loss_with_and_without_the_fallback(pipeline)
     through the pipeline's write (replication 2, then set back). Both measured after separate kills."""
     import hdfs_native
 
-    from weather.storage import open_storage
+    from weather.common.storage import open_storage
     folder = pipeline.data_url
     storage = open_storage(folder)
     storage.ensure_folder()

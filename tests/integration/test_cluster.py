@@ -154,8 +154,8 @@ def test_random_broker_kills_under_the_whole_pipeline(cluster_pipeline):
     import random
 
     from readback import ReadBackWatcher
-    from weather import verify
-    from weather.config import Settings
+    from weather.read import verify
+    from weather.common.config import Settings
 
     seed = int(os.environ.get("FAULT_SEED", 544))
     print(f"random broker kills: FAULT_SEED={seed}", flush=True)

@@ -10,7 +10,7 @@ import time
 
 from kafka import KafkaProducer
 
-from weather.storage import open_storage
+from weather.common.storage import open_storage
 from world import SRC, wait_for
 
 KEYS = {"station_id", "date", "degrees", "partition"}

@@ -10,7 +10,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from weather import fetch, report
+from weather.consume import fetch
+from weather.common import report
 
 pytestmark = pytest.mark.skipif(fetch.weather_fastdecode is None, reason="the compiled decoder is not built")
 log = logging.getLogger("test-fetch")

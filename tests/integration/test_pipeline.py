@@ -11,8 +11,9 @@ import pytest
 from kafka import KafkaProducer
 
 from world import SPEC_FIRST_DAY, STATIONS, wait_for
-from weather import batches, checkpoint, committed, report
-from weather.storage import open_storage
+from weather.common import batches, checkpoint, report
+from weather.read import committed
+from weather.common.storage import open_storage
 
 
 def days(first: int, count: int) -> list[tuple[str, str, float]]:

@@ -19,7 +19,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from stack.servers import CONF, Topology, environment, fsck, live_datanode_ports  # the stack's own view
-from weather.storage import open_storage  # the pipeline's HDFS client, as the consumers use it
+from weather.common.storage import open_storage  # the pipeline's HDFS client, as the consumers use it
 
 ROOT = Path(__file__).resolve().parents[2]
 

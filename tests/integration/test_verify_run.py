@@ -8,9 +8,10 @@ import sys
 import pytest
 
 from world import SRC, wait_for
-from weather import batches, checkpoint, verify
-from weather.config import Settings
-from weather.storage import open_storage
+from weather.common import batches, checkpoint
+from weather.read import verify
+from weather.common.config import Settings
+from weather.common.storage import open_storage
 
 
 def readings(days):

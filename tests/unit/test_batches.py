@@ -3,9 +3,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from weather import batches
-from weather.batches import BatchInfo, OffsetRange
-from weather.storage import open_storage
+from weather.common import batches
+from weather.common.batches import BatchInfo, OffsetRange
+from weather.common.storage import open_storage
 
 
 @pytest.fixture

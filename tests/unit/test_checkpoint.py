@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from weather import checkpoint
-from weather.checkpoint import Checkpoint, CorruptCheckpoint
+from weather.common import checkpoint
+from weather.common.checkpoint import Checkpoint, CorruptCheckpoint
 
 
 def test_a_saved_checkpoint_loads_back_and_is_the_specifications_json(tmp_path):

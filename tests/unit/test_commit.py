@@ -1,11 +1,13 @@
 """The commit protocol: its named steps in order, and what readers see after each."""
 import pytest
 
-from weather import batches, checkpoint, commit, committed, deadletter
-from weather.batches import BatchInfo, OffsetRange
-from weather.commit import Step
-from weather.config import ConfigError
-from weather.storage import open_storage
+from weather.common import batches, checkpoint, deadletter
+from weather.consume import commit
+from weather.read import committed
+from weather.common.batches import BatchInfo, OffsetRange
+from weather.consume.commit import Step
+from weather.common.config import ConfigError
+from weather.common.storage import open_storage
 
 
 def test_each_step_is_reached_in_order_and_the_batch_is_visible_only_after_the_checkpoint(tmp_path):

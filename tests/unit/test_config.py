@@ -1,7 +1,7 @@
 """Settings: the specification's values by default, the environment's when set, clear errors otherwise."""
 import pytest
 
-from weather.config import ConfigError, Settings
+from weather.common.config import ConfigError, Settings
 
 
 def test_defaults_are_the_specifications_docker_environment():

@@ -17,7 +17,8 @@ from kafka.consumer.fetcher import Fetcher
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
-from weather import fetch, report
+from weather.consume import fetch
+from weather.common import report
 
 pytestmark = pytest.mark.skipif(fetch.weather_fastdecode is None, reason="the compiled decoder is not built")
 

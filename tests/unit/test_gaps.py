@@ -2,7 +2,7 @@
 import logging
 from types import SimpleNamespace
 
-from weather.gaps import GapGuard
+from weather.produce.gaps import GapGuard
 
 
 def rows(*ids):

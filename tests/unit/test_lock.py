@@ -6,14 +6,14 @@ import sys
 import textwrap
 import time
 
-from weather import lock
+from weather.common import lock
 from world import SRC, wait_for
 
 HOLDER = textwrap.dedent("""
     import logging, signal, sys, time
     from pathlib import Path
-    from weather import lock
-    from weather.program import pause, run, running
+    from weather.common import lock
+    from weather.common.program import pause, run, running
 
     def main():
         lock.acquire(Path(sys.argv[1]), "partition 0", float(sys.argv[2]), logging.getLogger("holder"))

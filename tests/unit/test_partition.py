@@ -2,9 +2,9 @@
 import logging
 from collections import namedtuple
 
-from weather import batches, checkpoint, deadletter, lock, report
-from weather.partition import PartitionWriter
-from weather.storage import open_storage
+from weather.common import batches, checkpoint, deadletter, lock, report
+from weather.consume.partition import PartitionWriter
+from weather.common.storage import open_storage
 
 Record = namedtuple("Record", "partition offset key value headers")
 log = logging.getLogger("test")

@@ -1,11 +1,12 @@
 """Where a consumer starts: its checkpoint and last batch, a rebuilt checkpoint, or afresh for a recreated topic."""
 import pytest
 
-from weather import batches, checkpoint, recovery
-from weather.batches import BatchInfo, OffsetRange
-from weather.checkpoint import Checkpoint
-from weather.recovery import START, Position
-from weather.storage import open_storage
+from weather.common import batches, checkpoint
+from weather.consume import recovery
+from weather.common.batches import BatchInfo, OffsetRange
+from weather.common.checkpoint import Checkpoint
+from weather.consume.recovery import START, Position
+from weather.common.storage import open_storage
 
 
 def write_batch(storage, partition, batch_id, first, last, topic="t1", high_water=0):

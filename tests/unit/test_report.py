@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from weather import report
+from weather.common import report
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -31,7 +31,7 @@ def test_a_report_of_zero_degrees_has_no_degrees_field_and_is_still_a_report():
 def test_importing_the_codec_builds_report_pb2_when_it_is_missing(tmp_path):
     shutil.copy(SRC / "report.proto", tmp_path)
     shutil.copytree(SRC / "weather", tmp_path / "weather", ignore=shutil.ignore_patterns("__pycache__"))
-    result = subprocess.run([sys.executable, "-c", "from weather import report; "
+    result = subprocess.run([sys.executable, "-c", "from weather.common import report; "
                              "print(report.decode(report.encode('StationA', '2000-01-01', 2.5)).degrees)"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -46,7 +46,7 @@ def test_a_fresh_report_pb2_in_src_is_the_one_imported(tmp_path):
     shutil.copytree(SRC / "weather", tmp_path / "weather", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I=.", "--python_out=.", "report.proto"],
                    cwd=tmp_path, check=True)
-    result = subprocess.run([sys.executable, "-c", "from weather import report; print(report.report_pb2.__file__)"],
+    result = subprocess.run([sys.executable, "-c", "from weather.common import report; print(report.report_pb2.__file__)"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == tmp_path / "report_pb2.py"

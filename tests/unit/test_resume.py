@@ -4,7 +4,7 @@ from types import SimpleNamespace
 from kafka.cluster import ClusterMetadata
 from kafka.partitioner import DefaultPartitioner
 
-from weather import resume
+from weather.produce import resume
 from world import STATIONS
 
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from weather import storage
-from weather.storage import HdfsStorage
+from weather.common import storage
+from weather.common.storage import HdfsStorage
 
 
 class FakeWriter:

@@ -1,7 +1,7 @@
 """The verifier's pure parts: multiset comparison and offset coverage."""
-from weather.batches import BatchInfo, OffsetRange
-from weather.checkpoint import Checkpoint
-from weather.verify import BatchFacts, compare, coverage_errors
+from weather.common.batches import BatchInfo, OffsetRange
+from weather.common.checkpoint import Checkpoint
+from weather.read.verify import BatchFacts, compare, coverage_errors
 
 A1, A2, B1 = ("StationA", "2000-01-01", 1.5), ("StationA", "2000-01-02", 2.5), ("StationB", "2000-01-01", 0.0)
 

@@ -17,10 +17,10 @@ from typing import Iterable
 
 import pyarrow as pa
 
-from . import batches, checkpoint
-from .batches import BatchInfo
-from .checkpoint import Checkpoint
-from .storage import Storage
+from weather.common import batches, checkpoint
+from weather.common.batches import BatchInfo
+from weather.common.checkpoint import Checkpoint
+from weather.common.storage import Storage
 
 
 class MissingBatch(Exception):

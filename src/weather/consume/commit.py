@@ -27,10 +27,10 @@ from typing import Callable, Sequence
 
 import pyarrow as pa
 
-from . import batches, checkpoint, deadletter
-from .config import ConfigError
-from .deadletter import DeadLetter
-from .storage import Storage
+from weather.common import batches, checkpoint, deadletter
+from weather.common.config import ConfigError
+from weather.common.deadletter import DeadLetter
+from weather.common.storage import Storage
 
 
 class Step(str, Enum):

@@ -14,8 +14,8 @@ from kafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from .. import source
-from ..config import Settings
+from weather.produce import source
+from weather.common.config import Settings
 
 KAFKA_TIMEOUT_MS = 2000
 HDFS_DEFAULT_PORT = 8020

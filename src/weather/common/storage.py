@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import hdfs_native
 
-from .config import ConfigError
+from weather.common.config import ConfigError
 
 # Without these the client retries an unreachable NameNode for about three minutes before raising;
 # the programs' own retry loop should see the error within seconds and say so in its log.

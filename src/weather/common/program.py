@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Callable, TypeVar
 
-from .config import ConfigError
+from weather.common.config import ConfigError
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 from kafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..config import Settings
-from ..storage import Storage
+from weather.common.config import Settings
+from weather.common.storage import Storage
 from .cache import CommittedCache
 from .probes import HdfsProbe, KafkaProbe, MysqlProbe, TopicMissing
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .. import batches, checkpoint
-from ..storage import ERRORS as storage_errors, Storage
+from weather.common import batches, checkpoint
+from weather.common.storage import ERRORS as storage_errors, Storage
 
 
 @dataclass

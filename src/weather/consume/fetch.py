@@ -25,8 +25,9 @@ from kafka.errors import CorruptRecordError
 from kafka.protocol.consumer.offsets import IsolationLevel
 from kafka.record.default_records import DefaultRecordBatch
 
-from . import batches, report, resume
-from .deadletter import DeadLetter
+from weather.common import batches, report
+from weather.produce import resume
+from weather.common.deadletter import DeadLetter
 
 try:
     import weather_fastdecode

@@ -14,8 +14,8 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
-from .config import ConfigError
-from .program import FatalError
+from weather.common.config import ConfigError
+from weather.common.program import FatalError
 
 # The date as text from the server: a tenth of a page's reading time otherwise goes to a date object
 # and back to a string.

@@ -21,7 +21,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .storage import Midway, Storage
+from weather.common.storage import Midway, Storage
 
 SCHEMA = pa.schema([("date", pa.string()), ("degrees", pa.float64()), ("station_id", pa.string())])
 FIRST_OFFSET_KEY = b"kafka.first_offset"

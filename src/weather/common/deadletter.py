@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-from .storage import Storage
+from weather.common.storage import Storage
 
 @dataclass(frozen=True)
 class DeadLetter:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from . import batches, checkpoint
-from .checkpoint import Checkpoint
-from .storage import Storage
+from weather.common import batches, checkpoint
+from weather.common.checkpoint import Checkpoint
+from weather.common.storage import Storage
 
 log = logging.getLogger(__name__)
 

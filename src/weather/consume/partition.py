@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import batches, checkpoint, commit, deadletter, fetch, lock, recovery
-from .batches import BatchInfo, OffsetRange
-from .deadletter import DeadLetter
-from .storage import Storage
+from weather.common import batches, checkpoint, deadletter, lock
+from weather.consume import commit, fetch, recovery
+from weather.common.batches import BatchInfo, OffsetRange
+from weather.common.deadletter import DeadLetter
+from weather.common.storage import Storage
 
 
 @dataclass

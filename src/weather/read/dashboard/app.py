@@ -9,7 +9,7 @@ from .state import Dashboard
 
 STATIC = Path(__file__).resolve().parent / "static"
 # Installed by `make setup` (npm ci, package.json pins it); served from here so the page needs no internet.
-CHART_JS = Path(__file__).resolve().parents[3] / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js"
+CHART_JS = Path(__file__).resolve().parents[4] / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js"
 
 
 def create_app(dashboard: Dashboard, chart_js: Path = CHART_JS) -> Flask:

@@ -21,7 +21,7 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-SRC = Path(__file__).resolve().parent.parent
+SRC = Path(__file__).resolve().parents[2]
 PROTO = SRC / "report.proto"
 GENERATED = SRC / "report_pb2.py"
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
-from .storage import HdfsStorage, LocalStorage, Storage
+from weather.common.storage import HdfsStorage, LocalStorage, Storage
 
 
 @dataclass(frozen=True)
