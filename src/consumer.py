@@ -30,7 +30,8 @@ from weather.consume import commit  # noqa: E402
 from weather.common.config import Settings  # noqa: E402
 from weather.consume.fetch import PartitionPoller  # noqa: E402
 from weather.consume.partition import PartitionWriter  # noqa: E402
-from weather.common.program import ArgumentParser, FatalError, UsageError, retry, run, running  # noqa: E402
+from weather.common.program import ArgumentParser, FatalError, UsageError, run  # noqa: E402
+from weather.common.waiting import retry, running  # noqa: E402
 from weather.common.storage import ERRORS as storage_errors, open_storage  # noqa: E402
 
 USAGE = "python3 consumer.py <partition_number> [--recover]"

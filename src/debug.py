@@ -17,7 +17,8 @@ from kafka.errors import KafkaError
 
 from weather.common import report
 from weather.common.config import Settings
-from weather.common.program import ArgumentParser, retry, run, running
+from weather.common.program import ArgumentParser, run
+from weather.common.waiting import retry, running
 
 log = logging.getLogger("debug")
 POLL_MS = 500  # how long a stop request may wait

@@ -27,7 +27,8 @@ from weather.produce import resume, source
 from weather.common.config import Settings
 from weather.produce.delivery import Delivery
 from weather.produce.gaps import GapGuard
-from weather.common.program import ArgumentParser, pause, retry, run, running
+from weather.common.program import ArgumentParser, run
+from weather.common.waiting import pause, retry, running
 
 USAGE = "python3 producer.py [--resume]"
 REPORT_EVERY = 10  # seconds between progress lines

@@ -13,7 +13,8 @@ import pyarrow as pa
 from weather.read import committed
 from weather.common.config import Settings
 from weather.common.checkpoint import CorruptCheckpoint
-from weather.common.program import ArgumentParser, FatalError, pause, retry, run, running, seconds
+from weather.common.program import ArgumentParser, FatalError, run, seconds
+from weather.common.waiting import pause, retry, running
 from weather.common.storage import open_storage
 
 USAGE = "python3 reader.py [--watch SECONDS]"

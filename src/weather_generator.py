@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from weather.produce import source
 from weather.common.config import Settings
-from weather.common.program import ArgumentParser, pause, retry, run, running
+from weather.common.program import ArgumentParser, run
+from weather.common.waiting import pause, retry, running
 
 random.seed(544)
 

@@ -13,7 +13,8 @@ HOLDER = textwrap.dedent("""
     import logging, signal, sys, time
     from pathlib import Path
     from weather.common import lock
-    from weather.common.program import pause, run, running
+    from weather.common.program import run
+    from weather.common.waiting import pause, running
 
     def main():
         lock.acquire(Path(sys.argv[1]), "partition 0", float(sys.argv[2]), logging.getLogger("holder"))

@@ -13,8 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from weather.common.errors import Unrecoverable
 
-class ConfigError(ValueError):
+
+class ConfigError(Unrecoverable, ValueError):
     """A configuration variable has a value the pipeline cannot use."""
 
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from weather.common.program import WAIT_LOG_EVERY, Stopped, pause, running
+from weather.common.waiting import WAIT_LOG_EVERY, Stopped, pause, running
 
 CHECK_EVERY = 0.05  # seconds between attempts while the holder stops
 

@@ -16,7 +16,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from weather.common import report
 from weather.produce import resume
 from weather.common.config import Settings
-from weather.common.program import retry
+from weather.common.waiting import retry
 
 # Bounds on how long one send may stay unresolved, so a failed page is known as failed in seconds
 # (the defaults keep a send pending for two minutes while the broker is down), and on the pause

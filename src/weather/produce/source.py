@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 from weather.common.config import ConfigError
-from weather.common.program import FatalError
+from weather.common.errors import Unrecoverable
 
 # The date as text from the server: a tenth of a page's reading time otherwise goes to a date object
 # and back to a string.
@@ -27,6 +27,10 @@ COLUMNS = "id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, station_id TEXT, date DAT
 
 class DatabaseUnavailable(Exception):
     """The server cannot be reached, or the connection was lost: worth retrying."""
+
+
+class UnusableDatabase(Unrecoverable):
+    """No such database, table or column, or access denied: no retry can fix it; the message says what to do."""
 
 
 # A server that is down, restarting or dropped the connection. mysql-connector reports it as an
@@ -52,7 +56,7 @@ ADVICE = {
 @contextmanager
 def fatal_if_unusable():
     """Turn an error that no retry can fix (no such database, table or column; access denied) into a
-    FatalError that says what is wrong and what to do, and a lost or refused connection into
+    UnusableDatabase that says what is wrong and what to do, and a lost or refused connection into
     DatabaseUnavailable."""
     try:
         yield
@@ -66,7 +70,7 @@ def fatal_if_unusable():
         if advice is None:
             raise
         message = str(error.orig).split(": ", 1)[-1]  # without the "1054 (42S22)" prefix
-        raise FatalError(f"{message}; {advice}") from None
+        raise UnusableDatabase(f"{message}; {advice}") from None
 
 
 class Row(NamedTuple):  # a tuple: cheaper to build than a dataclass, thousands per page
