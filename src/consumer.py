@@ -2,16 +2,16 @@
 
     python3 consumer.py N [--recover]
 
-Holds partition N alone: a second `consumer.py N` on this machine takes it over (weather/lock.py).
-Assigns the partition by hand and seeks to the offset in its checkpoint (`<CHECKPOINT_DIR>/
-partition-N.json`), or to 0 without one. Every non-empty batch becomes `<DATA_URL>/partition-N-
-batch-M.parquet` through the commit protocol of weather/commit.py: temp file, rename, then the
-checkpoint {"batch_id": M, "offset": next offset}. Readers trust batches 0..batch_id only. Records
-whose row id the partition already committed are dropped (weather/partition.py). A corrupt
-checkpoint is rebuilt from the batch files (weather/recovery.py); --recover rebuilds a missing one
-too. When the topic is recreated (a new topic id), before start or while running, the partition
+Holds partition N alone: a second `consumer.py N` on this machine takes it over (weather/common/
+lock.py). Assigns the partition by hand and seeks to the offset in its checkpoint (`<CHECKPOINT_DIR>/
+partition-N.json`), or to 0 without one. The partition's writer (weather/consume/writer.py, a state
+machine) recovers first, then commits every non-empty batch as `<DATA_URL>/partition-N-batch-M.parquet`:
+temp file, rename, then the checkpoint {"batch_id": M, "offset": next offset}. Readers trust batches
+0..batch_id only. Records whose row id the partition already committed are dropped. A corrupt
+checkpoint is rebuilt from the batch files (weather/consume/recovery.py); --recover rebuilds a missing
+one too. When the topic is recreated (a new topic id), before start or while running, the partition
 starts afresh at batch 0, offset 0. Messages that are not Reports go to `<DEADLETTER_URL>/`
-(weather/deadletter.py), committed with their batch. A topic or server that is not there yet is
+(weather/common/deadletter.py), committed with their batch. A topic or server that is not there yet is
 waited for.
 """
 import logging
@@ -25,12 +25,11 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError, LogTruncationError, OffsetOutOfRangeError  # noqa: E402
 
-from weather.common import checkpoint, incarnation, topic  # noqa: E402
-from weather.consume import commit  # noqa: E402
+from weather.common import incarnation, topic  # noqa: E402
 from weather.common.config import Settings  # noqa: E402
 from weather.consume.fetch import PartitionPoller  # noqa: E402
-from weather.consume.partition import PartitionWriter  # noqa: E402
-from weather.common.program import ArgumentParser, FatalError, UsageError, run  # noqa: E402
+from weather.consume.writer import PartitionWriter, crash_hook  # noqa: E402
+from weather.common.program import ArgumentParser, UsageError, run  # noqa: E402
 from weather.common.waiting import retry, running  # noqa: E402
 from weather.common.storage import ERRORS as storage_errors, open_storage  # noqa: E402
 
@@ -54,7 +53,7 @@ def arguments():
 def main():
     args = arguments()
     settings = Settings.from_env()
-    reached = commit.crash_hook(os.environ.get("CONSUMER_CRASH_AT"))  # fault tests only
+    reached = crash_hook(os.environ.get("CONSUMER_CRASH_AT"))  # fault tests only
     partition = args.partition
     # auto_offset_reset "none": an offset out of range (a recreated topic, deleted records) is an
     # error this program handles, never a silent jump to another offset.
@@ -99,31 +98,18 @@ def main():
             try:
                 records = poller.poll_batch(settings.consumer_max_records, settings.consumer_batch_max_wait)
             except (OffsetOutOfRangeError, LogTruncationError) as error:
-                now_id = topic_id()
-                if now_id == writer.topic_id:
-                    raise FatalError(f"partition {partition}: {type(error).__name__} in topic {settings.topic} "
-                                     f"(id {now_id} unchanged): records not yet committed were deleted, so this "
-                                     f"partition cannot be committed exactly once; move "
-                                     f"{checkpoint.checkpoint_path(settings.checkpoint_dir, partition)} away to "
-                                     f"start it afresh") from None
-                writer.start_afresh(now_id, f"offset {writer.offset} is out of range ({type(error).__name__}) and "
-                                            f"the topic's id changed from {writer.topic_id} to {now_id}")
+                writer.offset_lost(topic_id(), error)
                 poller.seek(writer.offset)
                 continue
             # Asked after the poll: if the id is still ours, so were the records. Asked now and then when
             # idle too, since a fetch at an offset the new topic has not reached yet just returns nothing.
             if records or time.monotonic() >= next_id_check:
-                now_id = topic_id()
                 next_id_check = time.monotonic() + ID_CHECK_EVERY
-                if now_id != writer.topic_id:
-                    writer.start_afresh(now_id, f"the topic's id changed from {writer.topic_id} to {now_id} "
-                                                f"(it was recreated)")
+                if writer.follow_topic(topic_id()):
                     poller.seek(writer.offset)
                     continue
-            if not records:
-                continue
-            batch = writer.batch(records)
-            if batch is None:  # only records before the position (a compacted record batch): nothing to commit
+            batch = writer.batch(records) if records else None
+            if batch is None:  # nothing polled, or only records before the position (a compacted record batch)
                 continue
             retry(lambda: writer.commit(batch), f"committing batch {batch.batch_id}", log, storage_errors)
             log.debug("batch %d: %d rows, %d dead letters, %d duplicates dropped, offsets up to %d", batch.batch_id,

@@ -1,8 +1,8 @@
 """The dashboard's cache of committed batches (file:// storage, no server): it reads each batch once."""
 from __future__ import annotations
 
+from committing import commit_table
 from weather.common import batches, checkpoint
-from weather.consume import commit
 from weather.common.batches import BatchInfo, OffsetRange
 from weather.read.dashboard.cache import CommittedCache
 from weather.read.dashboard.state import summarize
@@ -17,7 +17,7 @@ def commit_batches(storage, checkpoint_dir, partition, first_batch, count, rows_
                                     [float(first + i) for i in range(rows_per_batch)],
                                     [f"Station{'AB'[i % 2]}" for i in range(rows_per_batch)],
                                     BatchInfo(OffsetRange(first, first + rows_per_batch - 1), topic_id))
-        commit.commit_batch(storage, checkpoint_dir, partition, batch_id, table, first + rows_per_batch)
+        commit_table(storage, checkpoint_dir, partition, batch_id, table, first + rows_per_batch)
 
 
 def test_a_refresh_reads_only_newly_committed_batches(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from consumer_world import assert_verified, record_figures, readings, send_garbage, start_topic, verdict, \
     wait_caught_up
 from weather.common import batches, checkpoint
-from weather.consume.commit import Step
+from weather.consume.writer import COMMIT, State
 from weather.common.storage import open_storage
 from world import wait_for
 
@@ -19,26 +19,26 @@ CRASH_BATCH = 2  # batches 0 and 1 are committed first, so the crash lands in th
 SMALL_BATCHES = {"CONSUMER_MAX_POLL_RECORDS": "10"}
 
 
-@pytest.mark.parametrize("step", list(Step), ids=[step.value for step in Step])
+@pytest.mark.parametrize("step", list(COMMIT), ids=[state.value for state in COMMIT])
 def test_a_consumer_killed_at_each_step_restarts_into_exactly_once(pipeline, step):
     producer = start_topic(pipeline)
     garbage = {p: send_garbage(pipeline, p) for p in range(4)}  # offsets 0..2 of every partition: batch 0
     pipeline.insert(readings(0, 40))
     wait_for(lambda: sum(pipeline.end_offsets().values()) == 412, 60, "every row and the garbage in Kafka")
-    crash_at = f"{step.value}:0" if step is Step.DEAD_LETTERED else f"{step.value}:{CRASH_BATCH}"
+    crash_at = f"{step.value}:0" if step is State.DEAD_LETTERED else f"{step.value}:{CRASH_BATCH}"
     crashing = [pipeline.start("consumer.py", str(p), CONSUMER_CRASH_AT=crash_at, **SMALL_BATCHES) for p in range(4)]
     for program in crashing:
         assert program.wait(90) == -9, f"{program.name} did not crash at {crash_at}:\n{program.stderr}"
 
-    crashed_batch = 0 if step is Step.DEAD_LETTERED else CRASH_BATCH
+    crashed_batch = 0 if step is State.DEAD_LETTERED else CRASH_BATCH
     storage = open_storage(pipeline.data_url)
     for p in range(4):
         saved = checkpoint.load(str(pipeline.checkpoint_dir), p)
-        committed = crashed_batch if step is Step.CHECKPOINTED else crashed_batch - 1
+        committed = crashed_batch if step is State.CHECKPOINTED else crashed_batch - 1
         assert (saved.batch_id if saved else -1) == committed
         temp_left = storage.exists(batches.temp_name(p, crashed_batch))
-        assert temp_left == (step in (Step.WRITING_TEMP, Step.TEMP_WRITTEN))
-        assert checkpoint.temp_path(str(pipeline.checkpoint_dir), p).exists() == (step is Step.WRITING_CHECKPOINT)
+        assert temp_left == (step in (State.WRITING_TEMP, State.TEMP_WRITTEN))
+        assert checkpoint.temp_path(str(pipeline.checkpoint_dir), p).exists() == (step is State.WRITING_CHECKPOINT)
     midway = verdict(pipeline)  # what a reader sees right after the crashes: less, never more or mixed
     assert midway.duplicated == midway.unexpected == 0 and not midway.coverage_errors, midway.coverage_errors
 
@@ -46,10 +46,10 @@ def test_a_consumer_killed_at_each_step_restarts_into_exactly_once(pipeline, ste
     wait_caught_up(pipeline)
     for program in restarted:
         assert program.process.poll() is None, program.stderr
-        if step in (Step.WRITING_TEMP, Step.TEMP_WRITTEN):
+        if step in (State.WRITING_TEMP, State.TEMP_WRITTEN):
             assert f"removed stale {pipeline.data_url}/{batches.temp_name(int(program.name[-1]), crashed_batch)}" \
                 in program.stderr
-        if step is Step.WRITING_CHECKPOINT:
+        if step is State.WRITING_CHECKPOINT:
             assert f"removed stale {checkpoint.temp_path(str(pipeline.checkpoint_dir), int(program.name[-1]))}" \
                 in program.stderr
     found = assert_verified(pipeline)

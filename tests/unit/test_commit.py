@@ -1,11 +1,12 @@
-"""The commit protocol: its named steps in order, and what readers see after each."""
+"""The commit protocol: its named states in order, and what readers see after each."""
 import pytest
 
+from committing import commit_table
+
 from weather.common import batches, checkpoint, deadletter
-from weather.consume import commit
 from weather.read import committed
 from weather.common.batches import BatchInfo, OffsetRange
-from weather.consume.commit import Step
+from weather.consume.writer import State, crash_hook, no_hook
 from weather.common.config import ConfigError
 from weather.common.storage import open_storage
 
@@ -21,14 +22,14 @@ def test_each_step_is_reached_in_order_and_the_batch_is_visible_only_after_the_c
         visible = committed.read_committed_partition(storage, checkpoints, 0).num_rows
         seen.append((step, batch_id, sorted(storage.names()), visible))
 
-    commit.commit_batch(storage, checkpoints, 0, 0, table, next_offset=1, reached=record)
+    commit_table(storage, checkpoints, 0, 0, table, next_offset=1, reached=record)
     assert seen == [
-        (Step.POLLED, 0, [], 0),
-        (Step.WRITING_TEMP, 0, ["partition-0-batch-0.parquet.tmp"], 0),
-        (Step.TEMP_WRITTEN, 0, ["partition-0-batch-0.parquet.tmp"], 0),
-        (Step.RENAMED, 0, ["partition-0-batch-0.parquet"], 0),
-        (Step.WRITING_CHECKPOINT, 0, ["partition-0-batch-0.parquet"], 0),
-        (Step.CHECKPOINTED, 0, ["partition-0-batch-0.parquet"], 1),
+        (State.POLLED, 0, [], 0),
+        (State.WRITING_TEMP, 0, ["partition-0-batch-0.parquet.tmp"], 0),
+        (State.TEMP_WRITTEN, 0, ["partition-0-batch-0.parquet.tmp"], 0),
+        (State.RENAMED, 0, ["partition-0-batch-0.parquet"], 0),
+        (State.WRITING_CHECKPOINT, 0, ["partition-0-batch-0.parquet"], 0),
+        (State.CHECKPOINTED, 0, ["partition-0-batch-0.parquet"], 1),
     ]
     assert checkpoint.load(checkpoints, 0) == checkpoint.Checkpoint(batch_id=0, offset=1)
 
@@ -41,13 +42,13 @@ def test_a_crash_midway_leaves_half_a_temp_file_and_one_inside_save_leaves_the_o
     sizes = {}
 
     def record(step, batch_id):
-        if step is Step.WRITING_TEMP:
+        if step is State.WRITING_TEMP:
             sizes["temp"] = (tmp_path / "data" / batches.temp_name(0, 0)).stat().st_size
-        if step is Step.WRITING_CHECKPOINT:
+        if step is State.WRITING_CHECKPOINT:
             sizes["checkpoint"] = checkpoint.load(checkpoints, 0)
             sizes["checkpoint_tmp"] = checkpoint.temp_path(checkpoints, 0).exists()
 
-    commit.commit_batch(storage, checkpoints, 0, 0, table, next_offset=50, reached=record)
+    commit_table(storage, checkpoints, 0, 0, table, next_offset=50, reached=record)
     assert 0 < sizes["temp"] < len(batches.to_parquet(table))
     assert sizes["checkpoint"] is None and sizes["checkpoint_tmp"]
 
@@ -60,10 +61,10 @@ def test_dead_letters_are_on_storage_before_the_batch_file(tmp_path):
     letters = [deadletter.DeadLetter.of(2, 7, "not a Report", b"k", b"\xff")]
     table = batches.build_table(["2000-01-01"], [1.0], ["StationA"], BatchInfo(OffsetRange(6, 7), "t1", 1))
     seen = []
-    commit.commit_batch(storage, checkpoints, 2, 0, table, 8, lambda step, batch_id: seen.append(
+    commit_table(storage, checkpoints, 2, 0, table, 8, lambda step, batch_id: seen.append(
         (step, sorted(dead_storage.names()), sorted(storage.names()))), dead_letters=letters,
         dead_letter_storage=dead_storage)
-    assert seen[1] == (Step.DEAD_LETTERED, ["partition-2-batch-0.jsonl"], [])  # its folder made by the first letter
+    assert seen[1] == (State.DEAD_LETTERED, ["partition-2-batch-0.jsonl"], [])  # its folder made by the first letter
     assert deadletter.read(dead_storage, 2, 0) == letters
     assert batches.read_info(storage, 2, 0) == batches.BatchInfo(OffsetRange(6, 7), "t1", 1)
 
@@ -74,7 +75,7 @@ def test_committed_ignores_batches_after_the_checkpoint_and_names_a_missing_one(
     checkpoints = str(tmp_path / "checkpoints")
     for batch_id in range(3):
         table = batches.build_table(["2000-01-01"], [float(batch_id)], ["StationA"], BatchInfo(OffsetRange(batch_id, batch_id)))
-        commit.commit_batch(storage, checkpoints, 1, batch_id, table, next_offset=batch_id + 1)
+        commit_table(storage, checkpoints, 1, batch_id, table, next_offset=batch_id + 1)
     checkpoint.save(checkpoints, 1, checkpoint.Checkpoint(batch_id=1, offset=2))
     assert committed.read_committed(storage, checkpoints, [0, 1])["degrees"].to_pylist() == [0.0, 1.0]
     storage.delete(batches.batch_name(1, 0))
@@ -85,11 +86,11 @@ def test_committed_ignores_batches_after_the_checkpoint_and_names_a_missing_one(
 @pytest.mark.parametrize("spec", ["renamed:x", "halfway", "polled:1:2"])
 def test_a_bad_crash_point_is_a_configuration_error(spec):
     with pytest.raises(ConfigError, match="CONSUMER_CRASH_AT"):
-        commit.crash_hook(spec)
+        crash_hook(spec)
 
 
 def test_no_crash_point_means_no_hook():
-    assert commit.crash_hook(None) is commit.no_hook and commit.crash_hook("") is commit.no_hook
+    assert crash_hook(None) is no_hook and crash_hook("") is no_hook
 
 
 def one_row_batch(degrees, offset, topic_id):
@@ -114,7 +115,7 @@ def three_committed_batches(tmp_path, topic_id):
     storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
     for batch_id in range(3):
-        commit.commit_batch(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, topic_id),
+        commit_table(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, topic_id),
                             next_offset=batch_id + 1)
     return storage, checkpoints
 
@@ -122,7 +123,7 @@ def three_committed_batches(tmp_path, topic_id):
 def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_topics(tmp_path):
     storage, checkpoints = three_committed_batches(tmp_path, "old")
     # The recreated topic's consumer commits its batch 0 before the reader reads batch 0.
-    recreated = ChangedWhileRead(storage, lambda: commit.commit_batch(
+    recreated = ChangedWhileRead(storage, lambda: commit_table(
         storage, checkpoints, 0, 0, one_row_batch(2.0, 0, "new"), next_offset=1))
     table = committed.read_committed_partition(recreated, checkpoints, 0)
     assert table.column("degrees").to_pylist() == [2.0]
@@ -132,8 +133,8 @@ def test_a_partition_whose_batches_never_agree_on_a_topic_is_a_clear_error(tmp_p
     storage = open_storage(f"file://{tmp_path}/data")
     storage.ensure_folder()
     checkpoints = str(tmp_path / "checkpoints")
-    commit.commit_batch(storage, checkpoints, 0, 0, one_row_batch(1.0, 0, "old"), next_offset=1)
-    commit.commit_batch(storage, checkpoints, 0, 1, one_row_batch(1.0, 1, "new"), next_offset=2)
+    commit_table(storage, checkpoints, 0, 0, one_row_batch(1.0, 0, "old"), next_offset=1)
+    commit_table(storage, checkpoints, 0, 1, one_row_batch(1.0, 1, "new"), next_offset=2)
     with pytest.raises(committed.StaleRead, match="partition 0"):
         committed.read_committed_partition(storage, checkpoints, 0)
 
@@ -144,7 +145,7 @@ def test_a_reader_overtaken_by_a_rewrite_with_other_batch_boundaries_reads_again
     def rewrite():  # the checkpoint removed, batch 0 rewritten (same topic) with offsets 0..1: batch 1 overlaps it
         checkpoint.remove(checkpoints, 0)
         two = batches.build_table(["2000-01-01"] * 2, [2.0, 2.0], ["StationA"] * 2, BatchInfo(OffsetRange(0, 1), "t"))
-        commit.commit_batch(storage, checkpoints, 0, 0, two, next_offset=2)
+        commit_table(storage, checkpoints, 0, 0, two, next_offset=2)
 
     table = committed.read_committed_partition(ChangedWhileRead(storage, rewrite), checkpoints, 0)
     assert table.column("degrees").to_pylist() == [2.0, 2.0]
