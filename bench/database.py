@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from bench.common import Run
 from stack.servers import TABLE_DDL
+from weather.common import database
 from weather.produce import source
 from weather_generator import readings
 
@@ -16,7 +17,7 @@ LOAD_CHUNK = 10_000  # rows per multi-row INSERT: big enough to amortise round t
 
 
 def create(run: Run) -> None:
-    engine = source.connect(f"{run.db_server_url}/{run.db_query}")
+    engine = database.connect(f"{run.db_server_url}/{run.db_query}")
     with engine.connect() as connection:
         connection.execute(text(f"CREATE DATABASE IF NOT EXISTS {run.database}"))
         connection.execute(text(f"USE {run.database}"))
@@ -27,7 +28,7 @@ def create(run: Run) -> None:
 
 
 def drop(run: Run) -> None:
-    engine = source.connect(f"{run.db_server_url}/{run.db_query}")
+    engine = database.connect(f"{run.db_server_url}/{run.db_query}")
     with engine.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {run.database}"))
         connection.commit()
@@ -42,7 +43,7 @@ def rows(count: int, first_id: int = 1):
 
 def load(run: Run, count: int) -> float:
     """Fill the empty table with `count` generator rows in multi-row INSERTs; seconds taken."""
-    engine = source.connect(run.db_url)
+    engine = database.connect(run.db_url)
     started = time.monotonic()
     generated = rows(count)
     with engine.connect() as connection:
@@ -55,7 +56,7 @@ def load(run: Run, count: int) -> float:
 
 def paged_select(run: Run, count: int, page_size: int) -> float:
     """Rows/s of reading the table with the producer's own page query, page after page, to the end."""
-    engine = source.connect(run.db_url)
+    engine = database.connect(run.db_url)
     started = time.monotonic()
     last_id, read = 0, 0
     with engine.connect() as connection:

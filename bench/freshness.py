@@ -21,7 +21,7 @@ from bench.common import PYTHON, Child, Run, median
 from bench.database import INSERT, rows
 from bench.broker import TopicWatch, wait_topic
 from weather.common import checkpoint
-from weather.produce import source
+from weather.common import database
 
 WATCH_INTERVAL = 0.005  # seconds between checkpoint looks: the bound on how late a visibility is seen
 WINDOWS = 3  # the run is cut in this many equal windows; each statistic is the median of the windows'
@@ -57,7 +57,7 @@ class CheckpointWatcher(threading.Thread):
 
 def insert_at_rate(run: Run, rate: float, seconds: float) -> dict[int, float]:
     """Insert generator rows (ids 1, 2, ...) at `rate` rows/s for `seconds`; {id: wall-clock commit time}."""
-    engine = source.connect(run.db_url)
+    engine = database.connect(run.db_url)
     generated = rows(int(rate * seconds))
     committed: dict[int, float] = {}
     started = time.monotonic()
@@ -92,7 +92,7 @@ def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | N
     name = f"fresh-{int(rate)}{tag}"
     topic = run.topic(name)
     env = {**run.pipeline_env(topic, name), **(extra_env or {})}
-    with source.connect(run.db_url).connect() as connection:
+    with database.connect(run.db_url).connect() as connection:
         connection.execute(text("TRUNCATE TABLE temperatures"))
         connection.commit()
     producer = Child([str(PYTHON), "producer.py"], env, run.local_dir / name / "producer.log")

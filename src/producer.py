@@ -22,7 +22,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from weather.common import lock, topic
+from weather.common import database, lock, topic
 from weather.produce import resume, source
 from weather.common.config import Settings
 from weather.produce.delivery import Delivery
@@ -63,8 +63,8 @@ def main():
     last_id = resume.resume_point(tails)
     if resume_mode:
         log.info("resuming: the partitions' last row ids are %s; reading the table after id %d", tails, last_id)
-    pages = source.PageReader(source.connect(settings.db_url), settings.page_size)
-    rows = retry(lambda: pages.read(last_id), "reading the table", log, source.UNAVAILABLE, settings.startup_wait,
+    pages = source.PageReader(database.connect(settings.db_url), settings.page_size)
+    rows = retry(lambda: pages.read(last_id), "reading the table", log, database.UNAVAILABLE, settings.startup_wait,
                  settings.db_advice)
     guard = GapGuard(settings.gap_grace, log)
     sent = 0
@@ -80,7 +80,7 @@ def main():
                 next_report = time.monotonic() + REPORT_EVERY
             if len(ready) < settings.page_size:
                 pause(settings.idle_poll)  # caught up with the table, or waiting for a missing id
-            rows = retry(lambda: pages.read(last_id), "reading the table", log, source.UNAVAILABLE)
+            rows = retry(lambda: pages.read(last_id), "reading the table", log, database.UNAVAILABLE)
     finally:
         pages.close()
         delivery.close()  # the topic's lock is left to the kernel: released once this process is gone

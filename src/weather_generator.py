@@ -12,7 +12,7 @@ import random
 
 from sqlalchemy import text
 
-from weather.produce import source
+from weather.common import database
 from weather.common.config import Settings
 from weather.common.program import ArgumentParser, run
 from weather.common.waiting import pause, retry, running
@@ -43,7 +43,7 @@ def main():
     ArgumentParser(prog="weather_generator.py", description="Insert weather readings forever; it takes no "
                    "arguments (AUTOGRADER_DELAY_OVERRIDE_VAL sets the delay, DB_URL the database).").parse_args()
     settings = Settings.from_env(db_host="mysql")
-    engine = source.connect(settings.db_url)
+    engine = database.connect(settings.db_url)
     log.info("inserting one row every %.3f s into %s", settings.generator_delay, engine.url.render_as_string())
     for count, (station_id, date, degrees) in enumerate(readings(), start=1):
         if not running():
@@ -51,11 +51,11 @@ def main():
         def insert():
             # A commit whose outcome is lost with the connection is retried, so the table may hold the
             # row twice: that is the table's truth, which the pipeline then carries exactly once.
-            with source.fatal_if_unusable(), engine.connect() as connection:
+            with database.fatal_if_unusable(), engine.connect() as connection:
                 connection.execute(INSERT, {"station_id": station_id, "date": date, "degrees": degrees})
                 connection.commit()
 
-        retry(insert, "inserting a row", log, source.UNAVAILABLE,
+        retry(insert, "inserting a row", log, database.UNAVAILABLE,
               give_up_after=settings.startup_wait if count == 1 else None,
               advice=settings.db_advice)
         if count % 1000 == 0:

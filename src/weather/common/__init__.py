@@ -1,0 +1,9 @@
+"""What the producer, the consumer and the readers share, and nothing else.
+
+Owns: settings from the environment (config), waiting and the stop flag (waiting), the command-line
+runner of the entry points (program), the one error type of the library (errors), storage on HDFS or
+local disk (storage), the record contract (report: the Report codec; resume's row_id header and
+partitioner are read through produce), the file contracts (batches, checkpoint, deadletter), the
+single-writer lock (lock), and the topic's metadata (topic, incarnation).
+May import: third-party packages only; nothing else of ours.
+"""

@@ -34,9 +34,9 @@ from kafka.errors import KafkaError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from weather.common import batches, checkpoint, deadletter, incarnation
+from weather.common import batches, checkpoint, database, deadletter, incarnation
 from weather.read import committed
-from weather.produce import resume, source
+from weather.produce import resume
 from weather.common.batches import BatchInfo
 from weather.common.checkpoint import Checkpoint, CorruptCheckpoint
 from weather.common.config import Settings
@@ -193,7 +193,7 @@ def verify(settings: Settings, engine: Engine | None = None, live: bool = False)
         found.extend(rows)
     all_facts = [fact for _, facts, _ in partitions.values() for fact in facts]
     own_engine = engine is None
-    engine = engine or source.connect(settings.db_url)
+    engine = engine or database.connect(settings.db_url)
     try:
         # Live, the table is read last, so it holds every row committed so far.
         verdict = compare(expected_rows(engine, None if live else last_id), found, errors, live)

@@ -14,7 +14,7 @@ from kafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from weather.produce import source
+from weather.common import database
 from weather.common.config import Settings
 
 KAFKA_TIMEOUT_MS = 2000
@@ -80,7 +80,7 @@ class MysqlProbe:
     def __init__(self, settings: Settings) -> None:
         url = make_url(settings.db_url)
         self.address = f"{url.host}:{url.port or 3306}/{url.database}"
-        self.engine = source.connect(settings.db_url)
+        self.engine = database.connect(settings.db_url)
 
     def rows(self) -> int:
         with self.engine.connect() as connection:
