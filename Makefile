@@ -21,7 +21,7 @@ $(STAMPS)/venv: src/requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# The consumer's compiled record decoder (fastdecode/; weather/fetch.py falls back to pure Python without it).
+# The consumer's compiled record decoder (fastdecode/; weather/consume/fetch.py falls back to pure Python without it).
 $(STAMPS)/fastdecode: fastdecode/pyproject.toml fastdecode/weather_fastdecode.c $(STAMPS)/venv
 	$(PY) -m pip install --quiet --disable-pip-version-check ./fastdecode
 	@rm -rf fastdecode/build fastdecode/*.egg-info

@@ -4,14 +4,14 @@
 
 By default it starts the topic afresh (delete, pause 3 s if one was deleted, create with
 TOPIC_PARTITIONS partitions). With --resume (or PRODUCER_RESUME=1) it keeps the topic, creating it
-only if missing, and continues after the rows it already holds (weather/resume.py). Then it pages
+only if missing, and continues after the rows it already holds (weather/produce/resume.py). Then it pages
 through the table by increasing id. Each row becomes one message: key the station id, value a
 serialized Report, header `row_id` the row's id. A page is sent only up to an id that may still
-commit (weather/gaps.py), and last_id advances only once every send of the page is acknowledged
+commit (weather/produce/gaps.py), and last_id advances only once every send of the page is acknowledged
 by all in-sync replicas, so no row read is ever lost; a failed send is followed by a re-read of
-what arrived, so none is doubled (weather/delivery.py).
+what arrived, so none is doubled (weather/produce/delivery.py).
 
-One producer per topic runs on this machine: a second `producer.py` takes over (weather/lock.py),
+One producer per topic runs on this machine: a second `producer.py` takes over (weather/common/lock.py),
 so the first has stopped before the second deletes and recreates the topic. A server that is not
 there yet is waited for.
 """

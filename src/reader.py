@@ -2,7 +2,7 @@
 
     python3 reader.py [--watch SECONDS]
 
-Reads each partition's checkpoint first, then only its batches 0..batch_id (weather/committed.py):
+Reads each partition's checkpoint first, then only its batches 0..batch_id (weather/read/committed.py):
 never a batch that is still being written or was written but not committed. With --watch it
 prints again every SECONDS until stopped.
 """

@@ -67,5 +67,5 @@ class LivePipeline:
         return wait_for(caught_up, 90, "the consumers to commit every row", interval=0.5)
 
     def committed(self):
-        """The committed rows as the reader sees them (weather/committed.py)."""
+        """The committed rows as the reader sees them (weather/read/committed.py)."""
         return committed.read_committed(self.storage, str(self.world.checkpoint_dir), PARTITIONS)

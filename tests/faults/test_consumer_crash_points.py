@@ -1,6 +1,6 @@
 """The consumer SIGKILLed at each named step of its commit protocol, then restarted: exactly once.
 
-CONSUMER_CRASH_AT=<step>:<batch> makes the consumer kill itself at that step (weather/commit.py);
+CONSUMER_CRASH_AT=<step>:<batch> makes the consumer kill itself at that step (weather/consume/writer.py);
 every partition also holds messages that are not Reports, so the dead-letter step is reached too.
 """
 from __future__ import annotations

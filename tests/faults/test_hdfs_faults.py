@@ -3,7 +3,7 @@ the moment its checkpoint appears (tests/readback.py), and the verifier finds 0 
 
 - One of the three DataNodes killed (SIGKILL) at random, again and again (seeded, FAULT_SEED printed):
   replication 3 keeps every block readable, and the consumers keep committing while it is down
-  (weather/storage.py writes a file whose pipeline failed with replication 2, then sets it back).
+  (weather/common/storage.py writes a file whose pipeline failed with replication 2, then sets it back).
 - The NameNode stopped and started again under load: no batch reads short after the restart.
 
 Slow: they restart shared servers; `make faults` runs them.

@@ -1,6 +1,6 @@
 """The compiled decoder on what a real broker returns: compressed record batches of every codec,
 transactions (control batches, an aborted transaction), foreign messages; the same batches as the
-pure-Python path, polled the way consumer.py polls (weather/fetch.py)."""
+pure-Python path, polled the way consumer.py polls (weather/consume/fetch.py)."""
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,4 @@
-"""The single-writer lock (weather/lock.py) between real processes: take-over, SIGKILL, newest wins."""
+"""The single-writer lock (weather/common/lock.py) between real processes: take-over, SIGKILL, newest wins."""
 import fcntl
 import os
 import subprocess

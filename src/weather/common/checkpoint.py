@@ -5,10 +5,10 @@ to read. It is replaced atomically (temp file, fsync, rename, fsync of the folde
 crash it holds either the previous checkpoint or the new one.
 
 CHECKPOINT_DIR is a local folder (the specification's), or an `hdfs://host:port/path` URL so that
-a consumer can move to another machine. Either is a Storage folder (weather/storage.py), so the
+a consumer can move to another machine. Either is a Storage folder (weather/common/storage.py), so the
 steps are the same: the temp file made durable (fsynced locally, closed on the DataNodes on HDFS),
 then renamed over the checkpoint in one step. What else a restart needs (the topic's incarnation,
-the high-water row id) is in batch M's own metadata (weather/recovery.py).
+the high-water row id) is in batch M's own metadata (weather/consume/recovery.py).
 """
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ class Settings:
     resume: bool = False  # the producer keeps the topic and continues from what it holds (PRODUCER_RESUME)
     gap_grace: float = 5.0  # seconds the producer waits for a missing id before passing it
     startup_wait: float | None = None  # seconds a program waits for its servers and topic at start; None: forever
-    # Where the single-writer locks live (weather/lock.py): a local folder, beside the checkpoints
+    # Where the single-writer locks live (weather/common/lock.py): a local folder, beside the checkpoints
     # unless set (in the temp dir when CHECKPOINT_DIR is an hdfs:// URL), so one consumer per
     # partition and one producer per topic run on this machine.
     lock_dir: str = "/"

@@ -5,7 +5,7 @@ topic's offsets restart at 0 and name other messages. A checkpoint of the old to
 trusted: its offset would skip the new topic's first messages (or lie beyond its end), and the old
 batches would mix with new ones in the committed view. Kafka gives every topic a unique id
 (KIP-516): it is recorded in each batch file, and compared with the topic's current id at start
-(against the last committed batch, weather/recovery.py) and after every poll.
+(against the last committed batch, weather/consume/recovery.py) and after every poll.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Polling one partition, and decoding what a poll returns into a batch's columns; fast when it can be.
 
 kafka-python turns every record into Python objects (a record, then a ConsumerRecord), and the
-consumer then decodes each value (weather/report.py) and reads each `row_id` header (weather/
+consumer then decodes each value (weather/common/report.py) and reads each `row_id` header (weather/
 resume.py): at hundreds of thousands of rows that per-record Python work is most of a consumer's
 time. When the compiled decoder is installed (fastdecode/, built by `make setup` and in the Kafka
 image), the fetcher hands over whole record batches instead (RecordBatch), and

@@ -3,7 +3,7 @@
 A page whose sends failed (after the client's own retries) may still have partly arrived: a
 broker can write a batch and die before acknowledging it. Sending the page again would duplicate
 that part, so after a failure the producer is replaced (no old send may still be in flight), each
-partition's tail is read again (weather/resume.py) and only the rows Kafka does not hold are sent.
+partition's tail is read again (weather/produce/resume.py) and only the rows Kafka does not hold are sent.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The committed rows, read incrementally by (partition, batch id).
 
-As weather/committed.py does, each partition's checkpoint is read first and only batches
+As weather/read/committed.py does, each partition's checkpoint is read first and only batches
 0..batch_id are trusted. Batches already read stay in memory, so a refresh reads just the
 batches committed since the previous one. A checkpoint that moves backwards, or a new batch of
 another topic id than those already read (its folder or the topic was recreated), drops that
