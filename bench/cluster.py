@@ -33,7 +33,7 @@ import hdfs_native  # noqa: E402
 from bench import broker, database, drain  # noqa: E402
 from bench.common import PYTHON, ROOT, Run, rewrite_section, run_from_env  # noqa: E402
 from bench.latency import stack_rss  # noqa: E402
-from stack.servers import environment  # noqa: E402
+from stack.topology import environment  # noqa: E402
 
 RESULTS = ROOT / "bench" / "cluster.json"
 BENCHMARKS = ROOT / "BENCHMARKS.md"

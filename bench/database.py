@@ -7,7 +7,7 @@ import time
 from sqlalchemy import text
 
 from bench.common import Run
-from stack.servers import TABLE_DDL
+from stack.mariadb import TABLE_DDL
 from weather.common import database
 from weather.produce import source
 from weather_generator import readings

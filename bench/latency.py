@@ -32,7 +32,7 @@ import hdfs_native  # noqa: E402
 
 from bench import broker, database, freshness  # noqa: E402
 from bench.common import ROOT, run_from_env  # noqa: E402
-from stack.servers import Topology  # noqa: E402
+from stack.topology import Topology  # noqa: E402
 from weather.common.storage import HdfsStorage  # noqa: E402
 
 RESULTS = ROOT / "bench" / "latency.json"

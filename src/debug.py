@@ -8,14 +8,18 @@ dicts, since stderr stays silent in normal operation: it logs at WARNING, and Ka
 is said only after a minute (a grader may start it while the broker is still starting). A message
 that is not a Report prints one marker line on stderr, never a traceback:
 # partition 2 offset 17: not a Report (3 bytes): Error parsing message with type 'Report': ...
+
+One debug.py per group runs on this machine: a second one takes over (weather/common/lock.py), so a
+copy left running by a killed `docker exec` client stops instead of keeping a share of the partitions.
 """
 import logging
 import sys
+from pathlib import Path
 
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from weather.common import report
+from weather.common import lock, report
 from weather.common.config import Settings
 from weather.common.program import ArgumentParser, run
 from weather.common.waiting import retry, running
@@ -28,6 +32,9 @@ QUIET_START = 60  # seconds of waiting for Kafka at start before a line on stder
 def main():
     ArgumentParser(prog="debug.py", description="Print every new message of the topic as a dict.").parse_args()
     settings = Settings.from_env()
+    # Before joining the group: the older copy has left it by then, so this one is assigned every partition.
+    lock.acquire(Path(settings.lock_dir) / f"debug-{settings.debug_group}.lock",
+                 f"printing group {settings.debug_group}", settings.takeover_wait, log)
     consumer = retry(lambda: KafkaConsumer(settings.topic, **settings.kafka_options(),
                                            group_id=settings.debug_group),
                      "connecting to Kafka", log, (KafkaError,), settings.startup_wait,

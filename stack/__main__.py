@@ -13,7 +13,10 @@ import shlex
 import sys
 import time
 
-from .servers import ALL_SERVERS, StackError, Topology, endpoints, environment, log_tail
+from weather.common.errors import Unrecoverable
+
+from .supervise import StackError, log_tail
+from .topology import ALL_SERVERS, Topology, endpoints, environment
 
 COMMANDS_ALL = ("up", "down", "status", "env")
 COMMANDS_ONE = ("start", "stop", "kill", "log")
@@ -115,7 +118,7 @@ def main(argv: list[str]) -> int:
             one_server(topology, args.server).kill()
         elif args.command == "log":
             print(log_tail(one_server(topology, args.server).name, 60))
-    except StackError as error:
+    except (StackError, Unrecoverable) as error:  # Unrecoverable: no Linux /proc to tell processes apart
         print(f"stack: {error}", file=sys.stderr)
         return 1
     return 0

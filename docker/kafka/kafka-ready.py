@@ -1,7 +1,7 @@
 #!/opt/venv/bin/python3
 """Health check of the p7-kafka container: the broker answers and its cluster has a controller.
 
-The same test as the local stack's readiness check (stack/servers.py), with the same client.
+The same test as the local stack's readiness check (stack/kafka.py), with the same client.
 """
 import sys
 

@@ -1,7 +1,7 @@
 """The images use what the local stack uses: versions, configuration files, Python packages, table.
 
 One source of truth for each: the poms' versions, stack/conf/*, src/requirements.txt and the table
-definition in stack/servers.py. The Dockerfiles name them; nothing is forked into docker/.
+definition in stack/mariadb.py. The Dockerfiles name them; nothing is forked into docker/.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def test_every_copied_file_exists_and_is_in_the_build_context() -> None:
 # -- the table ------------------------------------------------------------------------------------
 
 def test_mysql_creates_the_same_table_as_the_local_stack() -> None:
-    from stack.servers import DATABASE, TABLE_DDL
+    from stack.mariadb import DATABASE, TABLE_DDL
 
     def words(sql: str) -> str:
         return re.sub(r"\s+", " ", sql).strip().rstrip(";").lower()

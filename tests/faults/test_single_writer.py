@@ -4,6 +4,7 @@ The seed is fixed and printed (FAULT_SEED overrides it): a failing run can be re
 """
 from __future__ import annotations
 
+import ast
 import re
 import time
 
@@ -75,6 +76,26 @@ def test_a_second_producer_takes_over_and_the_newest_topic_holds_each_row_once(p
     for program in (*consumers, second):
         assert program.stop() == 0, program.stderr
     record_figures(f"producer_take_over{'_resume' if mode else ''}", found)
+
+
+def printed_partitions(debug) -> set[int]:
+    return {ast.literal_eval(line)["partition"] for line in debug.stdout.splitlines()}
+
+
+def test_a_second_debug_of_a_group_takes_over_and_prints_every_partition(pipeline):
+    pipeline.start("weather_generator.py")
+    producer = pipeline.start("producer.py")
+    first = pipeline.start("debug.py")
+    wait_for(lambda: first.stdout.strip(), 60, "the first debug.py printing")
+    second = pipeline.start("debug.py")  # the first is left running, as a killed docker exec client leaves it
+    assert first.process.wait(timeout=30) == 0, first.stderr  # asked with SIGTERM, it stopped before any SIGKILL
+    wait_for(lambda: printed_partitions(second) == {0, 1, 2, 3}, 60, "the second debug.py printing every partition")
+    for program in (second, producer):
+        assert program.stop() == 0, program.stderr
+    for debug in (first, second):  # the specification's lines only: a dict per line on stdout, stderr silent
+        assert all(list(ast.literal_eval(line)) == ["station_id", "date", "degrees", "partition"]
+                   for line in debug.stdout.splitlines())
+        assert debug.stderr == ""
 
 
 def test_duplicates_in_kafka_are_dropped_by_the_consumers_and_counted(pipeline):

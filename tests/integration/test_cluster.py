@@ -16,7 +16,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from stack.servers import Topology, environment
+from stack.topology import Topology, environment
 from world import ROOT, Pipeline, wait_for
 
 pytestmark = pytest.mark.slow

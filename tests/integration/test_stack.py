@@ -18,7 +18,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 
-from stack.servers import CONF, Topology, environment, fsck, live_datanode_ports  # the stack's own view
+from stack.hdfs import fsck, live_datanode_ports  # the stack's own view
+from stack.supervise import CONF
+from stack.topology import Topology, environment
 from weather.common.storage import open_storage  # the pipeline's HDFS client, as the consumers use it
 
 ROOT = Path(__file__).resolve().parents[2]

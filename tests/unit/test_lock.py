@@ -1,12 +1,18 @@
-"""The single-writer lock (weather/common/lock.py) between real processes: take-over, SIGKILL, newest wins."""
+"""The single-writer lock (weather/common/lock.py) between real processes: take-over, SIGKILL, newest wins;
+a removed lock file, signals through a pidfd, no /proc."""
 import fcntl
+import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 
-from weather.common import lock
+import pytest
+
+from weather.common import lock, process
+from weather.common.process import ProcessId
 from world import SRC, wait_for
 
 HOLDER = textwrap.dedent("""
@@ -31,6 +37,27 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+# A contender that says how it signals the holder: through a pidfd, or (refused) by a bare pid.
+SIGNAL_SPY = textwrap.dedent("""
+    import logging, os, signal, sys
+    from pathlib import Path
+    from weather.common import lock
+
+    def by_pid(pid, signum):
+        sys.exit(f"os.kill({pid}, {signum}): a pid checked a moment before may be another process's now")
+
+    send_through_pidfd = signal.pidfd_send_signal
+
+    def through_pidfd(fd, signum, *args):
+        print(f"pidfd_send_signal {signum}", flush=True)
+        send_through_pidfd(fd, signum, *args)
+
+    os.kill, signal.pidfd_send_signal = by_pid, through_pidfd
+    lock.acquire(Path(sys.argv[1]), "partition 0", 5.0, logging.getLogger("spy"))
+    print("held", flush=True)
+""")
+
+
 def holder(path, wait=5.0, kind="polite"):
     return subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(wait), kind], cwd=SRC, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(SRC)})
@@ -51,7 +78,7 @@ def test_a_second_writer_takes_over_from_a_running_one_which_stops_cleanly(tmp_p
     second.terminate()
     second.wait(timeout=10)
     assert f"took over partition 0 from pid {first.pid}" in log.read()
-    assert lock.Holder.parse(path.read_text()).pid == second.pid
+    assert lock.named_holder(path.read_text()).pid == second.pid
 
 
 def test_a_holder_that_ignores_sigterm_is_killed_after_the_wait(tmp_path):
@@ -85,11 +112,11 @@ def test_a_holder_named_by_a_reused_pid_is_never_signalled(tmp_path):
     bystander = subprocess.Popen(["sleep", "30"])
     fd = os.open(path, os.O_RDWR | os.O_CREAT)
     try:
-        wait_for(lambda: lock.process_start(bystander.pid) is not None, 5, "the bystander")
+        wait_for(lambda: ProcessId.of(bystander.pid), 5, "the bystander")
         # The lock is held (here), but the file names the bystander's pid with another start time: a
         # holder that died, whose pid the bystander reuses. Nobody may be signalled; the contender waits.
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, f"{bystander.pid} {lock.process_start(bystander.pid) - 1}\n".encode())
+        os.write(fd, f"{bystander.pid} {ProcessId.of(bystander.pid).start - 1}\n".encode())
         contender = holder(path, wait=0.2)
         time.sleep(1.5)
         assert contender.poll() is None and bystander.poll() is None
@@ -117,3 +144,69 @@ def test_two_contenders_asking_a_holder_to_stop_never_cut_its_step_short(tmp_pat
     assert second.wait(timeout=10) == 0
     third.terminate()
     assert third.wait(timeout=10) == 0
+
+
+def test_a_removed_lock_file_never_lets_a_second_writer_in_beside_the_holder(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    first = holder(path)
+    wait_held(first)
+    path.unlink()  # CHECKPOINT_DIR cleared under the running holder: it still holds the lock, on a removed file
+    second = holder(path)
+    wait_held(second)
+    # The second may hold a new file at the path only once the first is gone: asked to stop, it stopped.
+    assert first.wait(timeout=2) == 0
+    second.terminate()
+    assert second.wait(timeout=10) == 0
+    assert f"took over partition 0 from pid {first.pid}" in second.stderr.read()
+
+
+def test_a_lock_file_replaced_while_a_contender_waits_is_not_what_it_holds(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    removed = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(removed, fcntl.LOCK_EX)  # held here, naming nobody: the contender waits on this file
+    contender = holder(path)
+    assert "by a process not found here" in contender.stderr.readline()
+    path.unlink()
+    replacement = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(replacement, fcntl.LOCK_EX)
+    os.close(removed)  # the contender may lock the file it opened, which is no longer at the path
+    os.close(replacement)
+    wait_held(contender)
+    probe = os.open(path, os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):  # the contender holds the file at the path, not the removed one
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(probe)
+        contender.terminate()
+        contender.wait(timeout=10)
+
+
+def test_a_holder_is_signalled_through_a_pidfd_never_by_its_pid(tmp_path):
+    path = tmp_path / "partition-0.lock"
+    first = holder(path)
+    wait_held(first)
+    spy = subprocess.run([sys.executable, "-c", SIGNAL_SPY, str(path)], cwd=SRC, text=True, capture_output=True,
+                         env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=30)
+    assert spy.stdout.splitlines() == [f"pidfd_send_signal {signal.SIGTERM}", "held"], spy.stderr
+    assert first.wait(timeout=10) == 0
+
+
+def test_a_process_whose_start_time_no_longer_matches_is_never_signalled():
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        now = wait_for(lambda: ProcessId.of(bystander.pid), 5, "the bystander")
+        assert not ProcessId(now.pid, now.start - 1, now.boot).signal(signal.SIGKILL)
+        assert not ProcessId(now.pid, now.start, "another-boot").signal(signal.SIGKILL)
+        assert bystander.poll() is None
+        assert now.signal(signal.SIGKILL) and bystander.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_without_proc_the_lock_says_it_needs_linux_proc(tmp_path, monkeypatch):
+    monkeypatch.setattr(process, "PROC", tmp_path / "no-proc")
+    with pytest.raises(process.NoProcFilesystem, match="lock needs Linux /proc") as raised:
+        lock.acquire(tmp_path / "partition-0.lock", "partition 0", 1.0, logging.getLogger("test"))
+    assert isinstance(raised.value, process.Unrecoverable)  # the programs' one line and exit code 1

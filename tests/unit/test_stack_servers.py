@@ -5,8 +5,12 @@ import subprocess
 
 import pytest
 
-from stack import servers
-from stack.servers import ALL_SERVERS, DataNode, Kafka, ProcessId, Server, Topology
+from stack import hdfs, kafka, mariadb, supervise
+from stack.hdfs import DataNode
+from stack.kafka import Kafka
+from stack.supervise import Server, read_pid_file, write_pid_file
+from stack.topology import ALL_SERVERS, Topology, environment
+from weather.common.process import ProcessId
 
 
 class Sleeper(Server):
@@ -21,9 +25,9 @@ class Sleeper(Server):
 
 @pytest.fixture
 def var(tmp_path, monkeypatch):
-    monkeypatch.setattr(servers, "RUN", tmp_path / "run")
-    monkeypatch.setattr(servers, "LOGS", tmp_path / "log")
-    monkeypatch.setattr(servers, "port_open", lambda port, host=servers.HOST: False)
+    monkeypatch.setattr(supervise, "RUN", tmp_path / "run")
+    monkeypatch.setattr(supervise, "LOGS", tmp_path / "log")
+    monkeypatch.setattr(supervise, "port_open", lambda port, host=supervise.HOST: False)
     return tmp_path
 
 
@@ -40,7 +44,7 @@ def test_a_server_started_is_recognised_and_killed(var):
     sleeper = Sleeper()
     sleeper.start()
     pid = sleeper.pid()
-    assert pid is not None and ProcessId.load(sleeper.pid_file).start is not None
+    assert pid is not None and read_pid_file(sleeper.pid_file, sleeper.command) == ProcessId.of(pid)
     sleeper.kill()
     assert sleeper.pid() is None and not sleeper.pid_file.exists()
 
@@ -50,7 +54,7 @@ def test_a_recycled_pid_is_never_signalled(var, stranger):
     sleeper.pid_file.parent.mkdir(parents=True)
     # The pid file names the stranger's pid, but the process it recorded started at another moment.
     recorded = ProcessId.of(stranger.pid)
-    ProcessId(stranger.pid, recorded.start - 1, recorded.boot).write(sleeper.pid_file)
+    write_pid_file(sleeper.pid_file, ProcessId(stranger.pid, recorded.start - 1, recorded.boot))
     assert sleeper.pid() is None and not sleeper.running()
     sleeper.kill()
     sleeper.stop()
@@ -61,7 +65,7 @@ def test_a_recycled_pid_is_never_signalled(var, stranger):
 def test_a_pid_from_another_boot_is_not_the_server(var, stranger):
     sleeper = Sleeper()
     sleeper.pid_file.parent.mkdir(parents=True)
-    ProcessId(stranger.pid, ProcessId.of(stranger.pid).start, "another-boot").write(sleeper.pid_file)
+    write_pid_file(sleeper.pid_file, ProcessId(stranger.pid, ProcessId.of(stranger.pid).start, "another-boot"))
     assert sleeper.pid() is None
     sleeper.kill()
     assert stranger.poll() is None
@@ -82,7 +86,7 @@ def test_default_topology_is_one_broker_and_three_datanodes(var, monkeypatch):
     monkeypatch.delenv("STACK_BROKERS", raising=False)
     topology = Topology.current()
     assert list(topology.servers) == ["mariadb", "namenode", "datanode-1", "datanode-2", "datanode-3", "kafka"]
-    env = servers.environment(topology)
+    env = environment(topology)
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092" and env["TOPIC_REPLICATION_FACTOR"] == "1"
 
 
@@ -92,7 +96,7 @@ def test_cluster_topology_is_remembered_and_printed(var, monkeypatch):
     monkeypatch.delenv("STACK_BROKERS")
     topology = Topology.current()
     assert [name for name in topology.servers if name.startswith("kafka")] == ["kafka-1", "kafka-2", "kafka-3"]
-    env = servers.environment(topology)
+    env = environment(topology)
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
     assert env["TOPIC_REPLICATION_FACTOR"] == "3"
     Topology.forget()
@@ -106,7 +110,7 @@ def test_every_server_has_its_own_ports_and_folders():
             ports += [server.transfer_port, server.http_port, server.ipc_port]
         elif isinstance(server, Kafka) and server.name != "kafka":
             ports += [server.port, server.controller_port]
-    ports += [servers.NAMENODE_PORT, servers.NAMENODE_HTTP_PORT, servers.MARIADB_PORT]
+    ports += [hdfs.NAMENODE_PORT, hdfs.NAMENODE_HTTP_PORT, mariadb.MARIADB_PORT]
     assert len(ports) == len(set(ports))
     folders = [s.data_dir for s in ALL_SERVERS.values() if isinstance(s, DataNode)]
     folders += [s.home for s in ALL_SERVERS.values() if isinstance(s, Kafka)]
@@ -115,7 +119,7 @@ def test_every_server_has_its_own_ports_and_folders():
 
 def test_cluster_nodes_settings(var, monkeypatch):
     node = Topology(brokers=3).servers["kafka-2"]
-    settings = servers._read_properties_text(node.settings())
+    settings = kafka._read_properties_text(node.settings())
     assert settings["node.id"] == "2"
     assert settings["controller.quorum.voters"] == "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"
     assert "controller.quorum.bootstrap.servers" not in settings
@@ -125,13 +129,13 @@ def test_cluster_nodes_settings(var, monkeypatch):
                        "transaction.state.log.min.isr": "2", "share.coordinator.state.topic.replication.factor": "3",
                        "share.coordinator.state.topic.min.isr": "2"}.items():
         assert settings[key] == value, key
-    single = servers._read_properties_text(Topology().servers["kafka"].settings())
+    single = kafka._read_properties_text(Topology().servers["kafka"].settings())
     assert single["default.replication.factor"] == "1" and single["controller.quorum.bootstrap.servers"]
 
 
 def test_bad_broker_count_is_refused(monkeypatch):
     monkeypatch.setenv("STACK_BROKERS", "2")
-    with pytest.raises(servers.StackError, match="1 broker .* or 3"):
+    with pytest.raises(supervise.StackError, match="1 broker .* or 3"):
         Topology.requested()
 
 
@@ -140,7 +144,7 @@ def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
     import uuid
 
     draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x01" * 16)])
-    monkeypatch.setattr(servers.uuid, "uuid4", lambda: next(draws))
-    cluster_id = servers._cluster_id()
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(draws))
+    cluster_id = kafka._cluster_id()
     assert not cluster_id.startswith("-")
-    assert len(cluster_id) == 22 and cluster_id == servers.base64.urlsafe_b64encode(b"\x01" * 16).decode().rstrip("=")
+    assert len(cluster_id) == 22 and cluster_id == kafka.base64.urlsafe_b64encode(b"\x01" * 16).decode().rstrip("=")
