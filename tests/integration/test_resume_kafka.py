@@ -25,8 +25,8 @@ def test_tails_are_read_to_the_log_end_past_other_clients_transactions(stack_env
         ours = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
         for partition, row_ids in ((0, (1, 2, 3)), (1, (4, 5))):  # partition 2: none of ours
             for row_id in row_ids:
-                ours.send(topic, partition=partition, key=b"StationA", value=report.encode("StationA", "2024-01-01", 1.5),
-                          headers=[(resume.HEADER, b"%d" % row_id)])
+                ours.send(topic, partition=partition, key=b"StationA", headers=[(resume.HEADER, b"%d" % row_id)],
+                          value=report.encode("StationA", "2024-01-01", 1.5))
         ours.close()
         another = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"resume-test-{uuid.uuid4().hex[:8]}")
         another.init_transactions()
