@@ -18,13 +18,14 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
 from weather.consume import fetch
-from weather.common import report
+from weather.common import kafka_adapter, report
 
 pytestmark = pytest.mark.skipif(fetch.weather_fastdecode is None, reason="the compiled decoder is not built")
 
 TP = TopicPartition("temperatures", 0)
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 CONTROL_BIT = 0x20
+WHOLE_BATCHES = kafka_adapter.whole_batch_records(fetch.RecordBatch)  # the fast fetcher's parsed fetch
 
 
 def good(row_id: int, station: str = "USW00014837", date: str = "2024-03-05", degrees: float = 12.5):
@@ -52,7 +53,7 @@ def record_batch(base_offset: int, records: list, codec: str = "none", control: 
 def both_ways(raw: bytes, fetch_offset: int = 0, high_water: int = 0):
     """(pure-Python path, fast path): each a Decoded (or the exception raised) and the next fetch offset."""
     results = []
-    for records_class in (Fetcher.PartitionRecords, fetch._WholeRecordBatches):
+    for records_class in (Fetcher.PartitionRecords, WHOLE_BATCHES):
         parsed = records_class(fetch_offset, TP, MemoryRecords(raw))
         try:
             outcome = fetch.decode(parsed.take(), TP.partition, high_water)
@@ -82,7 +83,7 @@ def assert_same(raw: bytes, **kwargs) -> fetch.Decoded:
 
 def decoded_fast(raw: bytes, fetch_offset: int = 0, high_water: int = 0) -> list:
     """What the compiled decoder itself returned for each record batch (None: handed back)."""
-    parsed = fetch._WholeRecordBatches(fetch_offset, TP, MemoryRecords(raw))
+    parsed = WHOLE_BATCHES(fetch_offset, TP, MemoryRecords(raw))
     return [item.decode_fast(high_water) for item in parsed.take()]
 
 
@@ -178,8 +179,8 @@ def test_a_malformed_record_fails_alike():
 def test_a_record_batch_cut_in_parts_decodes_as_the_whole(codec):
     """Cut as the poller cuts it: each part decoded before the rest is cut again."""
     raw = record_batch(10, [good(i) for i in range(1, 11)] + [(None, b"bad", [("row_id", b"11")]), good(12)], codec)
-    whole = fetch.decode(fetch._WholeRecordBatches(12, TP, MemoryRecords(raw)).take(), 0, 2)
-    rest = fetch._WholeRecordBatches(12, TP, MemoryRecords(raw)).take()[0]
+    whole = fetch.decode(WHOLE_BATCHES(12, TP, MemoryRecords(raw)).take(), 0, 2)
+    rest = WHOLE_BATCHES(12, TP, MemoryRecords(raw)).take()[0]
     high_water, decoded, counts = 2, [], []
     for rows in (3, 4, 3):  # offsets 12..14, 15..18, 19..21 (the bad value at 20)
         part, rest = rest.split(rows)

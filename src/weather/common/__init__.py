@@ -4,6 +4,7 @@ Owns: settings from the environment (config), waiting and the stop flag (waiting
 runner of the entry points (program), the one error type of the library (errors), storage on HDFS or
 local disk (storage), the record contract (report: the Report codec; resume's row_id header and
 partitioner are read through produce), the file contracts (batches, checkpoint, deadletter), the
-single-writer lock (lock), and the topic's metadata (topic, incarnation).
+single-writer lock (lock), the topic's metadata (topic, incarnation), and every use of kafka-python's
+private names, checked against its pinned version (kafka_adapter).
 May import: third-party packages only; nothing else of ours.
 """

@@ -1,16 +1,18 @@
 """Polling one partition, and decoding what a poll returns into a batch's columns; fast when it can be.
 
 kafka-python turns every record into Python objects (a record, then a ConsumerRecord), and the
-consumer then decodes each value (weather/common/report.py) and reads each `row_id` header (weather/
-resume.py): at hundreds of thousands of rows that per-record Python work is most of a consumer's
-time. When the compiled decoder is installed (fastdecode/, built by `make setup` and in the Kafka
-image), the fetcher hands over whole record batches instead (RecordBatch), and
+consumer then decodes each value (weather/common/report.py) and reads each `row_id` header
+(weather/produce/resume.py): at hundreds of thousands of rows that per-record Python work is most of
+a consumer's time. When the compiled decoder is installed (fastdecode/, built by `make setup` and in
+the Kafka image), the fetcher hands over whole record batches instead (RecordBatch, through
+weather/common/kafka_adapter.py, the one module that touches kafka-python's internals), and
 weather_fastdecode turns each into Arrow columns in one call. A record batch the decoder cannot
 decode exactly as the pure-Python path would (a malformed record, a value that is not a plain
 Report, an odd header) is decoded by that path, which then decides: a dead letter, a kept record,
 or kafka-python's own error (raised when the batch is decoded rather than when it is polled). So
-both paths give the same batch from the same bytes (tests/unit/test_fetch.py compares them);
-without the decoder, the pure-Python path runs alone.
+both paths give the same batch from the same bytes (tests/unit/test_fetch.py compares them).
+Without the decoder, or with a kafka-python whose internals the adapter does not know, the
+pure-Python path runs alone.
 """
 from __future__ import annotations
 
@@ -20,12 +22,9 @@ import time
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from kafka.consumer.fetcher import Fetcher
-from kafka.errors import CorruptRecordError
-from kafka.protocol.consumer.offsets import IsolationLevel
 from kafka.record.default_records import DefaultRecordBatch
 
-from weather.common import batches, report
+from weather.common import batches, kafka_adapter, report
 from weather.produce import resume
 from weather.common.deadletter import DeadLetter
 
@@ -43,8 +42,8 @@ class RecordBatch:
 
     def __init__(self, batch, min_offset: int, end_offset: int | None = None, raw: bytearray | None = None) -> None:
         self.batch = batch  # kafka-python's DefaultRecordBatch, CRC already checked
-        # Its bytes as fetched, taken before any decoding: decompressing replaces batch._buffer.
-        self.raw = batch._buffer if raw is None else raw
+        # Its bytes as fetched, taken before any decoding replaces them with the decompressed records.
+        self.raw = kafka_adapter.batch_bytes(batch) if raw is None else raw
         self.min_offset = min_offset  # the fetch position: records before it are not part of this poll
         self.end_offset = batch.next_offset if end_offset is None else end_offset
 
@@ -72,37 +71,12 @@ class RecordBatch:
         """The compiled decoder's columns (see fastdecode/weather_fastdecode.c); None if it cannot tell."""
         if self.batch.magic != 2:
             return None
-        # kafka-python 3.0.12 (pinned) keeps the decompressed records after the header in _buffer[_pos:].
-        self.batch._maybe_uncompress()
-        return weather_fastdecode.decode_reports(memoryview(self.batch._buffer)[self.batch._pos:], self.batch.records_count,
+        return weather_fastdecode.decode_reports(kafka_adapter.records_bytes(self.batch), self.batch.records_count,
                                                  self.batch.base_offset, self.min_offset, self.end_offset, high_water)
 
 
-class _WholeRecordBatches(Fetcher.PartitionRecords):
-    """kafka-python's parsed fetch of one partition, yielding RecordBatch objects instead of records.
-
-    It does what kafka-python's own does for each record batch of a read_uncommitted consumer: check
-    the CRC, skip control batches (only transactions write them), move the fetch position past the batch.
-    """
-
-    def _unpack_records(self, tp, records, key_deserializer, value_deserializer):
-        batch = records.next_batch()
-        while batch is not None:
-            if self.check_crcs and not batch.validate_crc():
-                raise CorruptRecordError(f"Record batch for partition {tp} at offset {batch.base_offset} "
-                                         f"failed crc check")
-            self.leader_epoch = batch.leader_epoch
-            self.next_fetch_offset = batch.next_offset
-            if not batch.is_control_batch:
-                self.records_read += batch.records_count
-                self.bytes_read += batch.size_in_bytes
-                yield RecordBatch(batch, self.fetch_offset)
-            batch = records.next_batch()
-        self.drain()
-
-
 class PartitionPoller:
-    """Polls one assigned partition for batches, through the fast fetcher when the decoder is there.
+    """Polls one assigned partition for batches, through the fast fetcher when it can (see the module).
 
     The fast fetcher returns whole record batches; one that does not fit in a batch is cut, and its
     rest (`pending`) starts the next batch. So a batch never holds more than max_rows records.
@@ -112,14 +86,16 @@ class PartitionPoller:
         self.consumer = consumer
         self.tp = tp
         self.pending: RecordBatch | None = None
-        fetcher = consumer._fetcher  # kafka-python 3.0.12 (pinned): the consumer's Fetcher
-        self.fast = weather_fastdecode is not None and fetcher._isolation_level == IsolationLevel.READ_UNCOMMITTED
-        if self.fast:
-            fetcher.PartitionRecords = _WholeRecordBatches
-            log.info("decoding records with the compiled decoder (weather_fastdecode)")
-        else:
+        self.fast = False
+        if weather_fastdecode is None:
             log.info("decoding records in pure Python (kafka-python's parser): the compiled decoder is not "
                      "installed; `make setup` builds it")
+        elif why_not := kafka_adapter.fetch_whole_batches(consumer, RecordBatch):
+            log.warning("decoding records in pure Python (kafka-python's parser), not with the compiled decoder: %s",
+                        why_not)
+        else:
+            self.fast = True
+            log.info("decoding records with the compiled decoder (weather_fastdecode)")
 
     def seek(self, offset: int) -> None:
         self.pending = None

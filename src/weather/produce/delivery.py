@@ -4,19 +4,21 @@ A page whose sends failed (after the client's own retries) may still have partly
 broker can write a batch and die before acknowledging it. Sending the page again would duplicate
 that part, so after a failure the producer is replaced (no old send may still be in flight), each
 partition's tail is read again (weather/produce/resume.py) and only the rows Kafka does not hold are sent.
+The replaced client is stopped at once, its sends not yet acknowledged dropped rather than flushed
+(weather/common/kafka_adapter.py): a send still unresolved past its page's deadline is not worth
+waiting for, and a client left running would go on retrying it, to arrive late as a duplicate.
 """
 from __future__ import annotations
 
 import logging
-import time
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from weather.common import report
+from weather.common import kafka_adapter, report
 from weather.produce import resume
 from weather.common.config import Settings
-from weather.common.waiting import retry
+from weather.common.waiting import retry, wait_until
 
 # Bounds on how long one send may stay unresolved, so a failed page is known as failed in seconds
 # (the defaults keep a send pending for two minutes while the broker is down), and on the pause
@@ -28,6 +30,10 @@ RECONNECT_BACKOFF_MAX_MS = 1_000
 # A page is sent as one request per partition rather than a 16 KiB batch (the default) at a time.
 BATCH_BYTES = 256 << 10
 SLOW_ACK_WARNING = 5  # seconds without acknowledgements before the log says so (the client retries quietly)
+# Seconds a page's sends may stay unresolved before the page counts as failed: the client's own
+# delivery timeout fails them first, unless the client itself is stuck.
+GIVE_UP_AFTER = DELIVERY_TIMEOUT_MS / 1000 + 10
+STOP_WAIT = 1  # seconds for a replaced client's sender thread to end
 
 
 class Delivery:
@@ -56,6 +62,9 @@ class Delivery:
     def start(self) -> dict[int, int]:
         """Connect and read each partition's tail (startup: gives up after STARTUP_WAIT_SECONDS)."""
         wait, advice = self.settings.startup_wait, self.settings.kafka_advice
+        if why_not := kafka_adapter.problem():
+            self.log.warning("a Kafka client replaced after a failed send will be closed with kafka-python's close(), "
+                             "which may leave it running and sending late duplicates: %s", why_not)
         self.producer = retry(self._connect, "connecting to Kafka", self.log, (KafkaError,), wait, advice)
         self.tails = retry(self._read_tails, f"reading the last row ids of topic {self.settings.topic}", self.log,
                            (KafkaError,), wait, advice)
@@ -99,17 +108,21 @@ class Delivery:
                 sent_up_to[partition] = row.id
         except KafkaError as error:
             failure = error
-        deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 10
-        while True:
+
+        def flushed() -> bool:  # until every send made resolves, or fails
             try:
-                self.producer.flush(timeout=SLOW_ACK_WARNING)  # until every send made resolves, or fails
-                break
+                self.producer.flush(timeout=SLOW_ACK_WARNING)
+                return True
             except KafkaTimeoutError:
-                if time.monotonic() > deadline:
-                    raise
                 self.log.warning("Kafka has not acknowledged rows %d..%d yet (%s); the client keeps retrying for "
                                  "up to %d s", rows[0].id, rows[-1].id, self.settings.kafka_advice,
                                  DELIVERY_TIMEOUT_MS // 1000)
+                return False
+
+        try:
+            wait_until(flushed, GIVE_UP_AFTER, f"acknowledgements of rows {rows[0].id}..{rows[-1].id}", every=0)
+        except TimeoutError as error:
+            raise KafkaTimeoutError(str(error)) from None
         unresolved = next((future for future in futures if not future.succeeded()), None)
         if failure is None and unresolved is not None:
             failure = unresolved.exception or KafkaTimeoutError("a send was still unresolved after flush()")
@@ -118,6 +131,10 @@ class Delivery:
         return sent_up_to
 
     def close(self) -> None:
+        """Stop the client without waiting for sends not yet acknowledged: a page's sends were all
+        acknowledged when send() returned, and a failed page's are known to be given up."""
         if self.producer is not None:
             producer, self.producer = self.producer, None
-            producer.close(timeout=5)
+            if not kafka_adapter.stop_producer(producer, STOP_WAIT):
+                self.log.warning("the Kafka client did not stop within %d s; a send it still retries may arrive "
+                                 "late, a duplicate the consumers drop", STOP_WAIT)

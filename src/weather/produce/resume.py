@@ -10,11 +10,12 @@ is at or above its id, and the table is scanned again from the lowest tail.
 from __future__ import annotations
 
 import functools
-import time
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 from kafka.partitioner.default import murmur2
+
+from weather.common.waiting import wait_until
 
 HEADER = "row_id"
 WINDOW = 100  # records read per step when looking back for a record that carries the header
@@ -46,20 +47,32 @@ def _last_row_id(consumer: KafkaConsumer, tp: TopicPartition, begin: int, end: i
     stop = end
     while stop > begin:
         start = max(begin, stop - WINDOW)
-        consumer.seek(tp, start)
-        found, offset = [], start
-        deadline = time.monotonic() + READ_TIMEOUT
-        while offset < stop:
-            if time.monotonic() > deadline:
-                raise KafkaTimeoutError(f"reading {tp.topic}[{tp.partition}] offsets {start}..{stop - 1}")
-            for record in consumer.poll(timeout_ms=500).get(tp, []):
-                offset = record.offset + 1
-                if record.offset < stop and (found_id := row_id(record.headers)) is not None:
-                    found.append(found_id)
+        found = _row_ids(consumer, tp, start, stop)
         if found:
             return max(found)
         stop = start  # a window of foreign messages only: look further back
     return 0
+
+
+def _row_ids(consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int) -> list[int]:
+    """The row ids of the partition's records in [start, stop)."""
+    consumer.seek(tp, start)
+    found = []
+
+    def read_to_stop() -> bool:
+        for record in consumer.poll(timeout_ms=500).get(tp, []):
+            if record.offset < stop and (found_id := row_id(record.headers)) is not None:
+                found.append(found_id)
+        # The position, not the last record's offset: it also moves past a control batch (the commit or
+        # abort marker of another client's transaction), whose offset no poll returns.
+        return consumer.position(tp) >= stop
+
+    what = f"reading {tp.topic}[{tp.partition}] offsets {start}..{stop - 1}"
+    try:
+        wait_until(read_to_stop, READ_TIMEOUT, what, every=0)
+    except TimeoutError as error:
+        raise KafkaTimeoutError(str(error)) from None  # the callers retry Kafka's errors
+    return found
 
 
 def read_tails(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
