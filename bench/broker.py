@@ -11,7 +11,8 @@ from kafka.errors import UnknownTopicOrPartitionError
 
 from bench.common import KAFKA_JARS, wait_for_count, wait_until
 from bench.database import rows
-from weather.produce import delivery, resume
+from weather.produce import delivery
+from weather.common import records
 from weather.common import report
 
 
@@ -142,12 +143,12 @@ def kafka_python_sends(bootstrap: str, topic: str, count: int, replication: int)
     size) and flushed. No database and no waiting per page: the ceiling of a producer on this client."""
     create_topic(bootstrap, topic, replication)
     messages = [(row["station_id"].encode(), report.encode(row["station_id"], str(row["date"]), row["degrees"]),
-                 [(resume.HEADER, b"%d" % row["id"])]) for row in rows(count)]
+                 [(records.HEADER, b"%d" % row["id"])]) for row in rows(count)]
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, retries=10,
                              batch_size=delivery.BATCH_BYTES)
     started = time.monotonic()
     for key, value, headers in messages:
-        producer.send(topic, key=key, value=value, headers=headers, partition=resume.partition_for(key, 4))
+        producer.send(topic, key=key, value=value, headers=headers, partition=records.partition_for(key, 4))
     producer.flush()
     elapsed = time.monotonic() - started
     producer.close()

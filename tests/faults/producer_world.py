@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy
 
 from weather.common import report
-from weather.produce import resume
+from weather.common import records
 from weather.read import verify
 from weather.common.config import Settings
 from world import ROOT, STATIONS
@@ -108,12 +108,12 @@ def kafka_verdict(pipeline) -> KafkaVerdict:
     """Every row of the table in the topic exactly once, with its values, by the `row_id` header."""
     table = {id: (station, date, degrees) for id, station, date, degrees in pipeline.table_rows()}
     messages = pipeline.messages()
-    ids = Counter(resume.row_id(message.headers) for message in messages)
+    ids = Counter(records.row_id(message.headers) for message in messages)
     verdict = KafkaVerdict(len(table), len(messages), sorted(set(table) - set(ids)),
                            sorted(id for id, count in ids.items() if count > 1), sorted(set(ids) - set(table)))
     for message in messages:
         reading = report.decode(message.value)
-        id = resume.row_id(message.headers)
+        id = records.row_id(message.headers)
         if id in table and (reading.station_id, reading.date, reading.degrees) != table[id]:
             verdict.wrong.append(id)
     return verdict

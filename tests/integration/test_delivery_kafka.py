@@ -19,7 +19,8 @@ from kafka.admin import NewTopic
 from kafka.producer.sender import Sender
 
 from weather.common.config import Settings
-from weather.produce import delivery, resume
+from weather.produce import delivery
+from weather.common import records
 from weather.produce.delivery import Delivery
 from weather.produce.source import Row
 from world import STATIONS, wait_for
@@ -59,7 +60,7 @@ def row_ids_in(settings: Settings) -> Counter:
 
         def read_all() -> bool:
             for records in consumer.poll(timeout_ms=200).values():
-                found.update(resume.row_id(record.headers) for record in records)
+                found.update(records.row_id(record.headers) for record in records)
             return all(consumer.position(tp) >= ends[tp] for tp in partitions)
 
         wait_for(read_all, 30, "the topic read to its end", interval=0)

@@ -1,4 +1,4 @@
-"""Reading each partition's last row id (weather/produce/resume.py) on a real broker, whatever its log ends in.
+"""Reading each partition's last row id (weather/common/records.py) on a real broker, whatever its log ends in.
 
 A transaction of another client ends in a control batch: its marker takes an offset that a poll never
 returns. The producer's start-up, its every failed send and the verifier read these tails."""
@@ -12,7 +12,7 @@ from kafka.admin import NewTopic
 
 from weather.common import report
 from weather.common.config import Settings
-from weather.produce import resume
+from weather.common import records
 from weather.read import verify
 
 
@@ -25,7 +25,7 @@ def test_tails_are_read_to_the_log_end_past_other_clients_transactions(stack_env
         ours = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
         for partition, row_ids in ((0, (1, 2, 3)), (1, (4, 5))):  # partition 2: none of ours
             for row_id in row_ids:
-                ours.send(topic, partition=partition, key=b"StationA", headers=[(resume.HEADER, b"%d" % row_id)],
+                ours.send(topic, partition=partition, key=b"StationA", headers=[(records.HEADER, b"%d" % row_id)],
                           value=report.encode("StationA", "2024-01-01", 1.5))
         ours.close()
         another = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"resume-test-{uuid.uuid4().hex[:8]}")
@@ -40,7 +40,7 @@ def test_tails_are_read_to_the_log_end_past_other_clients_transactions(stack_env
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
         try:
             started = time.monotonic()
-            tails = resume.read_tails(consumer, topic)
+            tails = records.read_tails(consumer, topic)
             took = time.monotonic() - started
         finally:
             consumer.close()

@@ -5,6 +5,7 @@ from kafka.cluster import ClusterMetadata
 from kafka.partitioner import DefaultPartitioner
 
 from weather.produce import resume
+from weather.common import records
 from world import STATIONS
 
 
@@ -15,13 +16,13 @@ def test_partition_for_is_kafkas_default_partitioner():
     cluster.topics = lambda: {"t"}
     for station in STATIONS:
         key = station.encode()
-        assert resume.partition_for(key, 4) == DefaultPartitioner().partition("t", None, key, None, None, cluster)
+        assert records.partition_for(key, 4) == DefaultPartitioner().partition("t", None, key, None, None, cluster)
 
 
 def test_a_row_is_unsent_exactly_when_its_partition_holds_no_id_at_or_above_it():
     by_partition = {}
     for station in STATIONS:
-        by_partition.setdefault(resume.partition_for(station.encode(), 4), station)
+        by_partition.setdefault(records.partition_for(station.encode(), 4), station)
     p, q = sorted(by_partition)[:2]
     rows = [SimpleNamespace(id=id, station_id=by_partition[p if id % 2 else q]) for id in range(1, 9)]
     tails = {0: 0, 1: 0, 2: 0, 3: 0} | {p: 5, q: 2}  # a page cut short: partition p got further than q
@@ -30,5 +31,5 @@ def test_a_row_is_unsent_exactly_when_its_partition_holds_no_id_at_or_above_it()
 
 
 def test_the_row_id_header_is_found_among_others():
-    assert resume.row_id([("other", b"x"), ("row_id", b"42")]) == 42
-    assert resume.row_id([]) is None and resume.row_id(None) is None
+    assert records.row_id([("other", b"x"), ("row_id", b"42")]) == 42
+    assert records.row_id([]) is None and records.row_id(None) is None

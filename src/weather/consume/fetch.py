@@ -2,7 +2,7 @@
 
 kafka-python turns every record into Python objects (a record, then a ConsumerRecord), and the
 consumer then decodes each value (weather/common/report.py) and reads each `row_id` header
-(weather/produce/resume.py): at hundreds of thousands of rows that per-record Python work is most of
+(weather/common/records.py): at hundreds of thousands of rows that per-record Python work is most of
 a consumer's time. When the compiled decoder is installed (fastdecode/, built by `make setup` and in
 the Kafka image), the fetcher hands over whole record batches instead (RecordBatch, through
 weather/common/kafka_adapter.py, the one module that touches kafka-python's internals), and
@@ -25,7 +25,7 @@ import pyarrow as pa
 from kafka.record.default_records import DefaultRecordBatch
 
 from weather.common import batches, kafka_adapter, report
-from weather.produce import resume
+from weather.common.records import row_id as header_row_id
 from weather.common.deadletter import DeadLetter
 
 try:
@@ -193,7 +193,7 @@ def _decode_records(records, partition: int, decoded: Decoded) -> None:
     for record in records:
         first = record.offset if first < 0 else first
         last = record.offset
-        row_id = resume.row_id(record.headers)
+        row_id = header_row_id(record.headers)
         if row_id is not None and row_id <= decoded.high_water:
             decoded.duplicates += 1
             continue

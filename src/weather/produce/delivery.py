@@ -17,6 +17,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from weather.common import kafka_adapter, report
 from weather.produce import resume
+from weather.common import records
 from weather.common.config import Settings
 from weather.common.waiting import retry, wait_until
 
@@ -55,7 +56,7 @@ class Delivery:
     def _read_tails(self) -> dict[int, int]:
         consumer = KafkaConsumer(**self.settings.kafka_options(), enable_auto_commit=False, group_id=None)
         try:
-            return resume.read_tails(consumer, self.settings.topic)
+            return records.read_tails(consumer, self.settings.topic)
         finally:
             consumer.close()
 
@@ -102,9 +103,9 @@ class Delivery:
         try:
             for row in rows:
                 key = row.station_id.encode()
-                partition = resume.partition_for(key, partitions)
+                partition = records.partition_for(key, partitions)
                 futures.append(send(topic, key=key, value=report.encode(row.station_id, row.date, row.degrees),
-                                    headers=[(resume.HEADER, b"%d" % row.id)], partition=partition))
+                                    headers=[(records.HEADER, b"%d" % row.id)], partition=partition))
                 sent_up_to[partition] = row.id
         except KafkaError as error:
             failure = error

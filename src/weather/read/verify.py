@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from weather.common import batches, checkpoint, database, deadletter, incarnation
 from weather.read import committed
-from weather.produce import resume
+from weather.common import records
 from weather.common.batches import BatchInfo
 from weather.common.checkpoint import Checkpoint, CorruptCheckpoint
 from weather.common.config import Settings
@@ -169,7 +169,7 @@ def topic_state(settings: Settings) -> tuple[str, dict[int, int], int]:
         topic_id = incarnation.current_topic_id(admin, settings.topic)
         partitions = [TopicPartition(settings.topic, p) for p in range(settings.partitions)]
         ends = {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
-        last_id = max(resume.read_tails(consumer, settings.topic).values(), default=0)
+        last_id = max(records.read_tails(consumer, settings.topic).values(), default=0)
         return topic_id, ends, last_id
     finally:
         consumer.close()
