@@ -72,6 +72,23 @@ def test_a_recreated_topic_resets_the_mark_and_a_restart_removes_uncommitted_dea
     first.lock.release()
 
 
+def test_a_start_removes_the_partitions_stale_dead_letter_temp_files_and_copies(tmp_path):
+    first = writer(tmp_path)
+    first.start("t1")
+    first.commit(first.batch(records(0, [1, "bad"])))  # batch 0 committed, a dead letter with it
+    first.lock.release()
+    # What crashes leave: temp files, and copies of them written when a close stalled (weather/common/storage.py).
+    for name in ["partition-0-batch-0.jsonl.tmp.1a2b3c4d.tmp", "partition-0-batch-1.jsonl.tmp",
+                 "partition-0-batch-1.jsonl.tmp.5e6f7a8b.tmp", "partition-1-batch-1.jsonl.tmp.1a2b3c4d.tmp"]:
+        first.dead_storage.write(name, b"half a file")
+
+    again = writer(tmp_path)
+    again.start("t1")
+    assert sorted(again.dead_storage.names()) == [deadletter.file_name(0, 0),
+                                                  "partition-1-batch-1.jsonl.tmp.1a2b3c4d.tmp"]
+    again.lock.release()
+
+
 class MemoryStorage:
     """A folder in memory that counts writes and can fail one named operation once (storage errors are OSErrors)."""
 

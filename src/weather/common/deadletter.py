@@ -6,7 +6,8 @@ dead letter. One JSON object per bad message: partition, offset, why it was reje
 and value (base64), so it can be inspected or replayed. The file of batch M is written (temp file,
 rename) in batch M's commit, before its Parquet file, so a committed batch's dead letters are
 always on storage. Files of batches not committed (a crash before the checkpoint, a topic created
-anew) are removed when the partition's consumer starts, before it redoes those batches.
+anew) are removed when the partition's consumer starts, before it redoes those batches, and so
+are temp files of any batch (a crash, a write given up: weather/common/storage.py).
 """
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def read(storage: Storage, partition: int, batch_id: int) -> list[DeadLetter]:
 
 
 def remove_uncommitted(storage: Storage, partition: int, last_committed: int) -> list[str]:
-    """Delete the partition's files of batches after `last_committed` (-1: all), and temp files; their names."""
-    pattern = re.compile(rf"partition-{partition}-batch-(\d+)\.jsonl(\.tmp)?")
+    """Delete the partition's files of batches after `last_committed` (-1: all), and its temp files (`….jsonl.tmp`
+    and the copies `….jsonl.tmp.<random>.tmp` that a stalled close on HDFS makes); their names."""
+    pattern = re.compile(rf"partition-{partition}-batch-(\d+)\.jsonl(\.(?:.+\.)?tmp)?")
     stale = [name for name in storage.names()
              if (match := pattern.fullmatch(name)) and (match[2] or int(match[1]) > last_committed)]
     for name in stale:
