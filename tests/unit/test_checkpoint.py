@@ -40,9 +40,15 @@ def test_the_checkpoint_holds_exactly_the_two_keys_and_extra_keys_are_ignored_wh
     assert checkpoint.load(str(tmp_path), 1) == Checkpoint(1, 4)
 
 
-def test_a_temp_file_left_inside_save_is_removed(tmp_path):
-    checkpoint.temp_path(str(tmp_path), 2).write_text('{"batch_id": 3')
-    assert checkpoint.remove_temp(str(tmp_path), 2) and not checkpoint.remove_temp(str(tmp_path), 2)
+def test_temp_files_left_inside_save_in_any_naming_are_removed_and_only_the_partitions(tmp_path):
+    stale = ["partition-2.json.tmp", "partition-2.json.tmp.1a2b3c4d.tmp", "partition-2.json.5e6f7a8b.tmp"]
+    for name in [*stale, "partition-2.json", "partition-21.json.tmp", "partition-3.json.1a2b3c4d.tmp"]:
+        (tmp_path / name).write_text('{"batch_id": 3')
+    assert sorted(checkpoint.temp_files(str(tmp_path), 2)) == [tmp_path / name for name in sorted(stale)]
+    assert sorted(checkpoint.remove_temp(str(tmp_path), 2)) == [tmp_path / name for name in sorted(stale)]
+    assert checkpoint.remove_temp(str(tmp_path), 2) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "partition-2.json", "partition-21.json.tmp", "partition-3.json.1a2b3c4d.tmp"]
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xd8\x00 torn", b"\x00" * 32])
