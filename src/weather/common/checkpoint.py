@@ -4,9 +4,9 @@ It is the commit record of a partition: batches 0..M are committed, and O is the
 to read. It is replaced atomically (temp file, fsync, rename, fsync of the folder), so after any
 crash it holds either the previous checkpoint or the new one.
 
-CHECKPOINT_DIR is a local folder (the specification's), or an `hdfs://host:port/path` URL so that
-a consumer can move to another machine. Either is a Storage folder (weather/common/storage.py), so
-the steps are the same: a temp file of this save's own
+CHECKPOINT_DIR is a local folder (the specification's, as a path or a `file:///path` URL), or an
+`hdfs://host:port/path` URL so that a consumer can move to another machine. Either is a Storage
+folder (weather/common/storage.py), so the steps are the same: a temp file of this save's own
 (`partition-N.json.<random>.tmp`) made durable (fsynced locally, closed on the DataNodes on HDFS),
 then renamed over the checkpoint in one step. What else a restart needs (the topic's incarnation,
 the high-water row id) is in batch M's own metadata (weather/consume/recovery.py).
@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
-from weather.common.storage import HdfsStorage, LocalStorage, Storage, is_temp_of
+from weather.common.storage import LocalStorage, Storage, is_temp_of, open_storage
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class CorruptCheckpoint(ValueError):
 @lru_cache(maxsize=None)
 def _folder(checkpoint_dir: str) -> Storage:
     """The checkpoint folder, through the same interface on HDFS and on local disk."""
-    if urlparse(checkpoint_dir).scheme == "hdfs":
-        return HdfsStorage(checkpoint_dir)
+    if urlparse(checkpoint_dir).scheme:
+        return open_storage(checkpoint_dir, "CHECKPOINT_DIR")
     return LocalStorage.at(checkpoint_dir)
 
 

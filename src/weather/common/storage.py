@@ -332,11 +332,11 @@ class LocalStorage(_Folder):
         return (self.folder / name).exists()
 
 
-def open_storage(url: str) -> Storage:
-    """The folder at url: `hdfs://host:port/path` or `file:///path`."""
+def open_storage(url: str, setting: str = "DATA_URL") -> Storage:
+    """The folder at url: `hdfs://host:port/path` or `file:///path`; `setting` names the variable it came from."""
     scheme = urlparse(url).scheme
     if scheme == "hdfs":
         return HdfsStorage(url)
     if scheme == "file":
         return LocalStorage(url)
-    raise ConfigError(f"DATA_URL={url!r}: use hdfs://host:port/path or file:///path")
+    raise ConfigError(f"{setting}={url!r}: use hdfs://host:port/path or file:///path")
