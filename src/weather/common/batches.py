@@ -2,11 +2,12 @@
 
 The file is written as a temp file of its own (`….parquet.<random>.tmp`, see weather/common/
 storage.py), closed, then renamed over the final name, so a reader never opens a half-written
-batch. Each file records the Kafka offsets it holds (first and last) in its key-value metadata: enough to check coverage and to rebuild a lost checkpoint. The
-metadata also names the topic's id (a recreated topic gets a new one, so batches of an old topic
-are told apart), how many of those offsets were bad messages sent to the dead-letter file instead
-(weather/common/deadletter.py) and how many were duplicates the consumer dropped (a row id at or below
-the partition's high-water mark), so rows + dead letters + duplicates = last - first + 1. The
+batch. Each file records the Kafka offsets it holds (first and last) in its key-value metadata:
+enough to check coverage and to rebuild a lost checkpoint. The metadata also names the topic's id
+(a recreated topic gets a new one, so batches of an old topic are told apart), how many of those
+offsets were bad messages sent to the dead-letter file instead (weather/common/deadletter.py) and
+how many were duplicates the consumer dropped (a row id at or below the partition's high-water
+mark), so rows + dead letters + duplicates = last - first + 1. The
 high-water mark after the batch (the highest table id committed in the partition) is there too:
 a restarted consumer reads it from its last committed batch.
 """
