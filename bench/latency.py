@@ -65,7 +65,7 @@ def close_times(hdfs: str, folder: str, files: int) -> dict:
             writer.close()
             found[f"replication_{replication}"].append(1000 * (time.monotonic() - began))
         began = time.monotonic()
-        storage.write(f"w-{i}", payload)
+        storage.write_temp(f"w-{i}", payload)
         found["pipeline_write_replication_3"].append(1000 * (time.monotonic() - began))
     client.delete(folder, True)
     return {name: stats(values) for name, values in found.items()}

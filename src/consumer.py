@@ -71,7 +71,7 @@ def main():
     # Only now, sure of the partition, take it over: a mistyped one never stops a healthy writer.
     writer = PartitionWriter.acquire(partition, settings.lock_dir, settings.takeover_wait, log,
                                      storage=open_storage(settings.data_url),
-                                     dead_storage=open_storage(settings.deadletter_url),
+                                     dead_storage=open_storage(settings.deadletter_url, "DEADLETTER_URL"),
                                      checkpoint_dir=settings.checkpoint_dir, reached=reached)
     tp = TopicPartition(settings.topic, partition)
 

@@ -116,3 +116,20 @@ def test_a_recreated_topic_drops_the_partitions_cache_even_when_it_got_further(t
     cache.refresh()
     assert cache.partitions[0].topic_id == "new-topic"
     assert cache.table().column("degrees").to_pylist() == [float(v) for v in range(8)]  # the new topic's only
+
+
+def test_a_rewrite_with_other_batch_boundaries_is_read_again_not_counted_twice(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit_batches(storage, checkpoints, 0, 0, 4, rows_per_batch=6, topic_id="t1")  # offsets 0..23
+    cache = CommittedCache(storage, checkpoints, range(1))
+    cache.refresh()
+    assert cache.table().num_rows == 24
+    # Between two refreshes the checkpoint is removed by hand: the consumer rewrites the same topic's offsets in
+    # batches of 3 and gets past where the cache was (batch 9, offset 30), so the checkpoint never went back.
+    checkpoint.remove(checkpoints, 0)
+    commit_batches(storage, checkpoints, 0, 0, 10, rows_per_batch=3, topic_id="t1")
+    cache.refresh()
+    assert cache.table().column("degrees").to_pylist() == [float(v) for v in range(30)]
+    assert cache.partitions[0].error is None

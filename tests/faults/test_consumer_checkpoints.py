@@ -101,12 +101,12 @@ def test_stale_temp_files_are_removed_on_start(pipeline):
     producer = one_partition_committed(pipeline, days=10)
     storage = open_storage(pipeline.data_url)
     saved = checkpoint.load(str(pipeline.checkpoint_dir), 0)
-    storage.write(batches.temp_name(0, saved.batch_id + 1), b"half a parquet")
-    checkpoint.temp_path(str(pipeline.checkpoint_dir), 0).write_text('{"batch_id": 99')
+    batch_temp = storage.write_temp(batches.batch_name(0, saved.batch_id + 1), b"half a parquet")
+    checkpoint_temp = pipeline.checkpoint_dir / "partition-0.json.tmp"  # as earlier versions named it
+    checkpoint_temp.write_text('{"batch_id": 99')
     consumer = pipeline.start("consumer.py", "0")
     wait_for(lambda: "next batch" in consumer.stderr, 60, "the consumer's start")
-    assert f"removed stale {pipeline.data_url}/{batches.temp_name(0, saved.batch_id + 1)}" in consumer.stderr
-    assert f"removed stale {checkpoint.temp_path(str(pipeline.checkpoint_dir), 0)}" in consumer.stderr
-    assert not storage.exists(batches.temp_name(0, saved.batch_id + 1))
-    assert not checkpoint.temp_path(str(pipeline.checkpoint_dir), 0).exists()
+    assert f"removed stale {pipeline.data_url}/{batch_temp}" in consumer.stderr
+    assert f"removed stale {checkpoint_temp}" in consumer.stderr
+    assert batches.temp_files(storage, 0) == [] and checkpoint.temp_files(str(pipeline.checkpoint_dir), 0) == []
     finish(pipeline, producer, consumer)

@@ -106,7 +106,7 @@ def test_new_files_after_a_datanode_loss_with_and_without_the_fallback(pipeline)
         writer.close()
 
     figures = {}
-    for name, write, limit in (("pipeline_write", lambda: storage.write(f"w-{next(count)}", b"y" * 2048), 60),
+    for name, write, limit in (("pipeline_write", lambda: storage.write_temp(f"w-{next(count)}", b"y" * 2048), 60),
                                ("hdfs_native_replication_3", raw, 150)):
         for victim in ("datanode-1", "datanode-3"):
             with server_down(victim, "kill"):

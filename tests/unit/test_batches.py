@@ -21,9 +21,10 @@ def a_batch(first=7):
 
 
 def test_a_batch_is_written_under_its_name_with_exactly_the_three_columns(storage, tmp_path):
-    batches.write_temp(storage, 2, 0, a_batch())
-    assert storage.names() == ["partition-2-batch-0.parquet.tmp"]
-    batches.publish(storage, 2, 0)
+    temp = batches.write_temp(storage, 2, 0, a_batch())
+    assert storage.names() == [temp] == batches.temp_files(storage, 2)
+    assert temp.startswith("partition-2-batch-0.parquet.") and temp.endswith(".tmp")
+    batches.publish(storage, 2, 0, temp)
     assert storage.names() == ["partition-2-batch-0.parquet"]
     on_disk = pq.read_table(tmp_path / "data" / "partition-2-batch-0.parquet")
     assert on_disk.schema.names == ["date", "degrees", "station_id"]
@@ -33,8 +34,7 @@ def test_a_batch_is_written_under_its_name_with_exactly_the_three_columns(storag
 
 
 def test_the_kafka_offsets_round_trip_through_the_parquet_metadata(storage):
-    batches.write_temp(storage, 0, 3, a_batch(first=41))
-    batches.publish(storage, 0, 3)
+    batches.publish(storage, 0, 3, batches.write_temp(storage, 0, 3, a_batch(first=41)))
     assert batches.read_offsets(storage, 0, 3) == OffsetRange(41, 42)
     assert batches.read_batch(storage, 0, 3).schema.metadata is None  # batches concatenate
 
@@ -52,8 +52,15 @@ def test_batch_ids_lists_only_the_partitions_final_files_in_numeric_order(storag
     assert batches.batch_ids(storage, 0) == [2, 10]
 
 
-def test_remove_temp_files_deletes_only_that_partitions_temp_files(storage):
-    for name in ["partition-0-batch-3.parquet.tmp", "partition-0-batch-2.parquet", "partition-1-batch-0.parquet.tmp"]:
+def test_every_write_of_a_batch_has_a_temp_file_of_its_own(storage):
+    assert batches.write_temp(storage, 0, 3, a_batch()) != batches.write_temp(storage, 0, 3, a_batch())
+    assert len(batches.temp_files(storage, 0)) == 2
+
+
+def test_remove_temp_files_deletes_only_that_partitions_temp_files_in_any_naming(storage):
+    stale = ["partition-0-batch-3.parquet.tmp", "partition-0-batch-3.parquet.tmp.1a2b3c4d.tmp",
+             "partition-0-batch-4.parquet.5e6f7a8b.tmp"]
+    for name in [*stale, "partition-0-batch-2.parquet", "partition-1-batch-0.parquet.5e6f7a8b.tmp"]:
         storage.write(name, b"")
-    assert batches.remove_temp_files(storage, 0) == ["partition-0-batch-3.parquet.tmp"]
-    assert sorted(storage.names()) == ["partition-0-batch-2.parquet", "partition-1-batch-0.parquet.tmp"]
+    assert sorted(batches.remove_temp_files(storage, 0)) == stale
+    assert sorted(storage.names()) == ["partition-0-batch-2.parquet", "partition-1-batch-0.parquet.5e6f7a8b.tmp"]

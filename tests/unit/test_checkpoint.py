@@ -5,6 +5,7 @@ import pytest
 
 from weather.common import checkpoint
 from weather.common.checkpoint import Checkpoint, CorruptCheckpoint
+from weather.common.config import ConfigError
 
 
 def test_a_saved_checkpoint_loads_back_and_is_the_specifications_json(tmp_path):
@@ -40,9 +41,30 @@ def test_the_checkpoint_holds_exactly_the_two_keys_and_extra_keys_are_ignored_wh
     assert checkpoint.load(str(tmp_path), 1) == Checkpoint(1, 4)
 
 
-def test_a_temp_file_left_inside_save_is_removed(tmp_path):
-    checkpoint.temp_path(str(tmp_path), 2).write_text('{"batch_id": 3')
-    assert checkpoint.remove_temp(str(tmp_path), 2) and not checkpoint.remove_temp(str(tmp_path), 2)
+def test_temp_files_left_inside_save_in_any_naming_are_removed_and_only_the_partitions(tmp_path):
+    stale = ["partition-2.json.tmp", "partition-2.json.tmp.1a2b3c4d.tmp", "partition-2.json.5e6f7a8b.tmp"]
+    for name in [*stale, "partition-2.json", "partition-21.json.tmp", "partition-3.json.1a2b3c4d.tmp"]:
+        (tmp_path / name).write_text('{"batch_id": 3')
+    assert sorted(checkpoint.temp_files(str(tmp_path), 2)) == [tmp_path / name for name in sorted(stale)]
+    assert sorted(checkpoint.remove_temp(str(tmp_path), 2)) == [tmp_path / name for name in sorted(stale)]
+    assert checkpoint.remove_temp(str(tmp_path), 2) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "partition-2.json", "partition-21.json.tmp", "partition-3.json.1a2b3c4d.tmp"]
+
+
+def test_a_file_url_is_that_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "checkpoints"
+    checkpoint.save(folder.as_uri(), 1, Checkpoint(batch_id=4, offset=20))
+    assert json.loads((folder / "partition-1.json").read_text()) == {"batch_id": 4, "offset": 20}
+    assert checkpoint.load(folder.as_uri(), 1) == checkpoint.load(str(folder), 1) == Checkpoint(4, 20)
+    assert checkpoint.checkpoint_path(folder.as_uri(), 1) == folder / "partition-1.json"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoints"]  # no ./file:/... folder
+
+
+def test_a_url_of_another_kind_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"^CHECKPOINT_DIR='s3://bucket/cp': use hdfs://host:port/path or file:///"):
+        checkpoint.load("s3://bucket/cp", 0)
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xd8\x00 torn", b"\x00" * 32])

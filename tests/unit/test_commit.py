@@ -1,4 +1,6 @@
 """The commit protocol: its named states in order, and what readers see after each."""
+import re
+
 import pytest
 
 from committing import commit_table
@@ -23,10 +25,12 @@ def test_each_step_is_reached_in_order_and_the_batch_is_visible_only_after_the_c
         seen.append((step, batch_id, sorted(storage.names()), visible))
 
     commit_table(storage, checkpoints, 0, 0, table, next_offset=1, reached=record)
-    assert seen == [
+    temp = "partition-0-batch-0.parquet.<random>.tmp"
+    assert [(step, batch_id, [re.sub(r"parquet\..+\.tmp$", "parquet.<random>.tmp", name) for name in names], visible)
+            for step, batch_id, names, visible in seen] == [
         (State.POLLED, 0, [], 0),
-        (State.WRITING_TEMP, 0, ["partition-0-batch-0.parquet.tmp"], 0),
-        (State.TEMP_WRITTEN, 0, ["partition-0-batch-0.parquet.tmp"], 0),
+        (State.WRITING_TEMP, 0, [temp], 0),
+        (State.TEMP_WRITTEN, 0, [temp], 0),
         (State.RENAMED, 0, ["partition-0-batch-0.parquet"], 0),
         (State.WRITING_CHECKPOINT, 0, ["partition-0-batch-0.parquet"], 0),
         (State.CHECKPOINTED, 0, ["partition-0-batch-0.parquet"], 1),
@@ -43,14 +47,15 @@ def test_a_crash_midway_leaves_half_a_temp_file_and_one_inside_save_leaves_the_o
 
     def record(step, batch_id):
         if step is State.WRITING_TEMP:
-            sizes["temp"] = (tmp_path / "data" / batches.temp_name(0, 0)).stat().st_size
+            [temp] = batches.temp_files(storage, 0)
+            sizes["temp"] = (tmp_path / "data" / temp).stat().st_size
         if step is State.WRITING_CHECKPOINT:
             sizes["checkpoint"] = checkpoint.load(checkpoints, 0)
-            sizes["checkpoint_tmp"] = checkpoint.temp_path(checkpoints, 0).exists()
+            sizes["checkpoint_tmp"] = len(checkpoint.temp_files(checkpoints, 0))
 
     commit_table(storage, checkpoints, 0, 0, table, next_offset=50, reached=record)
     assert 0 < sizes["temp"] < len(batches.to_parquet(table))
-    assert sizes["checkpoint"] is None and sizes["checkpoint_tmp"]
+    assert sizes["checkpoint"] is None and sizes["checkpoint_tmp"] == 1
 
 
 def test_dead_letters_are_on_storage_before_the_batch_file(tmp_path):

@@ -33,3 +33,7 @@ def test_the_locks_stay_on_this_machine_when_the_checkpoints_are_on_hdfs():
     assert settings.lock_dir.startswith(tempfile.gettempdir())
     assert Settings.from_env(env={"CHECKPOINT_DIR": "/var/cp"}).lock_dir == "/var/cp"
     assert Settings.from_env(env={"CHECKPOINT_DIR": "hdfs://nn:9000/c", "LOCK_DIR": "/l"}).lock_dir == "/l"
+
+
+def test_checkpoints_at_a_file_url_keep_the_locks_beside_them():
+    assert Settings.from_env(env={"CHECKPOINT_DIR": "file:///var/cp"}).lock_dir == "/var/cp"

@@ -13,8 +13,7 @@ def write_batch(storage, partition, batch_id, first, last, topic="t1", high_wate
     rows = last - first + 1
     table = batches.build_table(["2000-01-01"] * rows, [1.0] * rows, ["StationA"] * rows,
                                 BatchInfo(OffsetRange(first, last), topic, high_water=high_water))
-    batches.write_temp(storage, partition, batch_id, table)
-    batches.publish(storage, partition, batch_id)
+    batches.publish(storage, partition, batch_id, batches.write_temp(storage, partition, batch_id, table))
 
 
 @pytest.fixture

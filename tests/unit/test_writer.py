@@ -6,7 +6,7 @@ import pytest
 
 from weather.common import batches, checkpoint, deadletter, lock, report
 from weather.consume.writer import PartitionWriter, RecordsLost, State, no_hook
-from weather.common.storage import open_storage
+from weather.common.storage import open_storage, temp_name
 
 Record = namedtuple("Record", "partition offset key value headers")
 log = logging.getLogger("test")
@@ -72,6 +72,34 @@ def test_a_recreated_topic_resets_the_mark_and_a_restart_removes_uncommitted_dea
     first.lock.release()
 
 
+def test_a_start_removes_every_stale_temp_file_of_its_partition_in_any_naming(tmp_path):
+    first = writer(tmp_path)
+    first.start("t1")
+    first.commit(first.batch(records(0, [1, "bad"])))  # batch 0 committed, a dead letter with it
+    first.lock.release()
+    # What crashes and given-up writes leave: temp files, and copies of them written when a close stalled.
+    stale = {first.storage: ["partition-0-batch-1.parquet.tmp", "partition-0-batch-1.parquet.tmp.1a2b3c4d.tmp",
+                             "partition-0-batch-1.parquet.5e6f7a8b.tmp"],
+             first.dead_storage: ["partition-0-batch-0.jsonl.tmp.1a2b3c4d.tmp", "partition-0-batch-1.jsonl.tmp",
+                                  "partition-0-batch-1.jsonl.tmp.5e6f7a8b.tmp",
+                                  "partition-0-batch-1.jsonl.9c0d1e2f.tmp"]}
+    kept = {first.storage: sorted([batches.batch_name(0, 0), "partition-1-batch-1.parquet.5e6f7a8b.tmp"]),
+            first.dead_storage: sorted([deadletter.file_name(0, 0), "partition-1-batch-1.jsonl.tmp.1a2b3c4d.tmp"])}
+    for folder in stale:
+        for name in [*stale[folder], *kept[folder]]:
+            if not folder.exists(name):
+                folder.write(name, b"half a file")
+    for name in ["partition-0.json.tmp", "partition-0.json.tmp.1a2b3c4d.tmp", "partition-0.json.5e6f7a8b.tmp"]:
+        (tmp_path / "cp" / name).write_text('{"batch_id": 7')
+
+    again = writer(tmp_path)
+    again.start("t1")
+    assert {folder: sorted(folder.names()) for folder in stale} == kept
+    assert sorted(path.name for path in (tmp_path / "cp").iterdir()) == ["partition-0.json"]
+    assert (again.batch_id, again.offset) == (1, 2)
+    again.lock.release()
+
+
 class MemoryStorage:
     """A folder in memory that counts writes and can fail one named operation once (storage errors are OSErrors)."""
 
@@ -86,10 +114,15 @@ class MemoryStorage:
     def ensure_folder(self):
         pass
 
-    def write(self, name, data, midway=None):
+    def write_temp(self, name, data, midway=None):
         self._maybe_fail("write")
         self.writes.append(name)
-        self.files[name] = bytes(data)
+        temp = temp_name(name)
+        self.files[temp] = bytes(data)
+        return temp
+
+    def write(self, name, data, midway=None):
+        self.rename(self.write_temp(name, data, midway), name)
 
     def rename(self, source, target):
         self._maybe_fail("rename")

@@ -1,12 +1,13 @@
 """One Kafka batch -> one Parquet file `partition-N-batch-M.parquet`.
 
-The file is written as `….parquet.tmp`, closed, then renamed over the final name, so a reader
-never opens a half-written batch. Each file records the Kafka offsets it holds (first and last)
-in its key-value metadata: enough to check coverage and to rebuild a lost checkpoint. The
-metadata also names the topic's id (a recreated topic gets a new one, so batches of an old topic
-are told apart), how many of those offsets were bad messages sent to the dead-letter file instead
-(weather/common/deadletter.py) and how many were duplicates the consumer dropped (a row id at or below
-the partition's high-water mark), so rows + dead letters + duplicates = last - first + 1. The
+The file is written as a temp file of its own (`….parquet.<random>.tmp`, see weather/common/
+storage.py), closed, then renamed over the final name, so a reader never opens a half-written
+batch. Each file records the Kafka offsets it holds (first and last) in its key-value metadata:
+enough to check coverage and to rebuild a lost checkpoint. The metadata also names the topic's id
+(a recreated topic gets a new one, so batches of an old topic are told apart), how many of those
+offsets were bad messages sent to the dead-letter file instead (weather/common/deadletter.py) and
+how many were duplicates the consumer dropped (a row id at or below the partition's high-water
+mark), so rows + dead letters + duplicates = last - first + 1. The
 high-water mark after the batch (the highest table id committed in the partition) is there too:
 a restarted consumer reads it from its last committed batch.
 """
@@ -21,7 +22,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weather.common.storage import Midway, Storage
+from weather.common.storage import TEMP_SUFFIX, Midway, Storage
 
 SCHEMA = pa.schema([("date", pa.string()), ("degrees", pa.float64()), ("station_id", pa.string())])
 FIRST_OFFSET_KEY = b"kafka.first_offset"
@@ -30,7 +31,6 @@ TOPIC_ID_KEY = b"kafka.topic_id"
 DEAD_LETTERS_KEY = b"kafka.dead_letters"
 DUPLICATES_KEY = b"kafka.duplicates"
 HIGH_WATER_KEY = b"kafka.high_water_row_id"
-TEMP_SUFFIX = ".tmp"
 _NAME = re.compile(r"partition-(\d+)-batch-(\d+)\.parquet")
 
 
@@ -52,10 +52,6 @@ class BatchInfo:
 
 def batch_name(partition: int, batch_id: int) -> str:
     return f"partition-{partition}-batch-{batch_id}.parquet"
-
-
-def temp_name(partition: int, batch_id: int) -> str:
-    return batch_name(partition, batch_id) + TEMP_SUFFIX
 
 
 def batch_ids(storage: Storage, partition: int) -> list[int]:
@@ -100,13 +96,14 @@ def to_parquet(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def write_temp(storage: Storage, partition: int, batch_id: int, table: pa.Table, midway: Midway = None) -> None:
-    storage.write(temp_name(partition, batch_id), to_parquet(table), midway)
+def write_temp(storage: Storage, partition: int, batch_id: int, table: pa.Table, midway: Midway = None) -> str:
+    """The batch in a new temp file, complete and closed; its name, for publish."""
+    return storage.write_temp(batch_name(partition, batch_id), to_parquet(table), midway)
 
 
-def publish(storage: Storage, partition: int, batch_id: int) -> None:
-    """Rename the written temp file over the final name in one atomic step."""
-    storage.rename(temp_name(partition, batch_id), batch_name(partition, batch_id))
+def publish(storage: Storage, partition: int, batch_id: int, temp_name: str) -> None:
+    """Rename the temp file write_temp returned (this attempt's own, closed) over the final name in one step."""
+    storage.rename(temp_name, batch_name(partition, batch_id))
 
 
 def _info(name: str, metadata: dict | None) -> BatchInfo:
@@ -141,10 +138,15 @@ def read_offsets(storage: Storage, partition: int, batch_id: int) -> OffsetRange
     return read_info(storage, partition, batch_id).offsets
 
 
-def remove_temp_files(storage: Storage, partition: int) -> list[str]:
-    """Delete the partition's leftover `partition-N-batch-*.tmp` files (a crash between write and rename); their names."""
+def temp_files(storage: Storage, partition: int) -> list[str]:
+    """The partition's temp files (`partition-N-batch-*.tmp`, whatever their middle), in no order."""
     prefix = f"partition-{partition}-batch-"
-    stale = [name for name in storage.names() if name.startswith(prefix) and name.endswith(TEMP_SUFFIX)]
+    return [name for name in storage.names() if name.startswith(prefix) and name.endswith(TEMP_SUFFIX)]
+
+
+def remove_temp_files(storage: Storage, partition: int) -> list[str]:
+    """Delete the partition's leftover temp files (a crash between write and rename, a write given up); their names."""
+    stale = temp_files(storage, partition)
     for name in stale:
         storage.delete(name)
     return stale

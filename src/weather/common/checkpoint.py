@@ -4,9 +4,10 @@ It is the commit record of a partition: batches 0..M are committed, and O is the
 to read. It is replaced atomically (temp file, fsync, rename, fsync of the folder), so after any
 crash it holds either the previous checkpoint or the new one.
 
-CHECKPOINT_DIR is a local folder (the specification's), or an `hdfs://host:port/path` URL so that
-a consumer can move to another machine. Either is a Storage folder (weather/common/storage.py), so the
-steps are the same: the temp file made durable (fsynced locally, closed on the DataNodes on HDFS),
+CHECKPOINT_DIR is a local folder (the specification's, as a path or a `file:///path` URL), or an
+`hdfs://host:port/path` URL so that a consumer can move to another machine. Either is a Storage
+folder (weather/common/storage.py), so the steps are the same: a temp file of this save's own
+(`partition-N.json.<random>.tmp`) made durable (fsynced locally, closed on the DataNodes on HDFS),
 then renamed over the checkpoint in one step. What else a restart needs (the topic's incarnation,
 the high-water row id) is in batch M's own metadata (weather/consume/recovery.py).
 """
@@ -19,7 +20,7 @@ from functools import lru_cache
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
-from weather.common.storage import HdfsStorage, LocalStorage, Storage
+from weather.common.storage import LocalStorage, Storage, is_temp_of, open_storage
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,11 @@ class CorruptCheckpoint(ValueError):
     """A checkpoint file exists but does not hold {"batch_id": int, "offset": int}."""
 
 
-def is_remote(checkpoint_dir: str) -> bool:
-    return urlparse(str(checkpoint_dir)).scheme == "hdfs"
-
-
 @lru_cache(maxsize=None)
 def _folder(checkpoint_dir: str) -> Storage:
     """The checkpoint folder, through the same interface on HDFS and on local disk."""
-    if is_remote(checkpoint_dir):
-        return HdfsStorage(checkpoint_dir.rstrip("/"))
+    if urlparse(checkpoint_dir).scheme:
+        return open_storage(checkpoint_dir, "CHECKPOINT_DIR")
     return LocalStorage.at(checkpoint_dir)
 
 
@@ -48,20 +45,15 @@ def _name(partition: int) -> str:
     return f"partition-{partition}.json"
 
 
-def _temp_name(partition: int) -> str:
-    return _name(partition) + ".tmp"
+def _location(checkpoint_dir: str, name: str) -> Path | str:
+    """Where a file of the folder is: a local Path, or a URL when CHECKPOINT_DIR is on HDFS."""
+    folder = _folder(checkpoint_dir)
+    return folder.folder / name if isinstance(folder, LocalStorage) else f"{folder.url.rstrip('/')}/{name}"
 
 
 def checkpoint_path(checkpoint_dir: str, partition: int) -> Path | str:
     """Where the checkpoint is: a local Path, or a URL when CHECKPOINT_DIR is on HDFS."""
-    if is_remote(checkpoint_dir):
-        return f"{checkpoint_dir.rstrip('/')}/{_name(partition)}"
-    return Path(checkpoint_dir) / _name(partition)
-
-
-def temp_path(checkpoint_dir: str, partition: int) -> Path | str:
-    path = checkpoint_path(checkpoint_dir, partition)
-    return f"{path}.tmp" if isinstance(path, str) else path.with_name(_temp_name(partition))
+    return _location(checkpoint_dir, _name(partition))
 
 
 def load(checkpoint_dir: str, partition: int) -> Checkpoint | None:
@@ -88,10 +80,10 @@ def save(checkpoint_dir: str, partition: int, checkpoint: Checkpoint,
     folder = _folder(checkpoint_dir)
     folder.ensure_folder()
     data = {"batch_id": checkpoint.batch_id, "offset": checkpoint.offset}
-    folder.write(_temp_name(partition), json.dumps(data).encode())  # fsynced, or closed on the DataNodes
+    temp = folder.write_temp(_name(partition), json.dumps(data).encode())  # fsynced, or closed on the DataNodes
     if before_replace:
         before_replace()
-    folder.rename(_temp_name(partition), _name(partition))
+    folder.rename(temp, _name(partition))
 
 
 def committed_at(checkpoint_dir: str, partition: int) -> float | None:
@@ -107,11 +99,19 @@ def remove(checkpoint_dir: str, partition: int) -> None:
     _folder(checkpoint_dir).delete(_name(partition))
 
 
-def remove_temp(checkpoint_dir: str, partition: int) -> bool:
-    """Delete a temp file left by a crash inside save (or a copy of it: `<temp>.<random>.tmp` on HDFS);
-    True if there was one."""
+def temp_files(checkpoint_dir: str, partition: int) -> list[Path | str]:
+    """The partition's temp files (of a save that crashed or was given up, in any naming), where they are."""
+    return [_location(checkpoint_dir, name) for name in _temp_names(checkpoint_dir, partition)]
+
+
+def _temp_names(checkpoint_dir: str, partition: int) -> list[str]:
+    return [name for name in _folder(checkpoint_dir).names() if is_temp_of(name, _name(partition))]
+
+
+def remove_temp(checkpoint_dir: str, partition: int) -> list[Path | str]:
+    """Delete the partition's temp files left by saves that crashed or were given up; where they were."""
     folder = _folder(checkpoint_dir)
-    stale = [name for name in folder.names() if name.startswith(_temp_name(partition))]
+    stale = _temp_names(checkpoint_dir, partition)
     for name in stale:
         folder.delete(name)
-    return bool(stale)
+    return [_location(checkpoint_dir, name) for name in stale]

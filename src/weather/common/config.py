@@ -62,7 +62,10 @@ def _beside(url: str, name: str) -> str:
 
 def _local_lock_dir(checkpoint_dir: str) -> str:
     """The locks live on this machine: beside the checkpoints when those are local, else in the temp dir."""
-    if "://" in checkpoint_dir:
+    parsed = urlparse(checkpoint_dir)
+    if parsed.scheme == "file":
+        return parsed.path
+    if parsed.scheme:
         return os.path.join(tempfile.gettempdir(), "weather-locks")
     return checkpoint_dir
 

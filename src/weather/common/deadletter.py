@@ -3,10 +3,11 @@
 The folder is beside the data folder, not in it (`hdfs://boss:9000/deadletter` for the data in
 `hdfs://boss:9000/data`), so the data folder holds only batch files; it is created with the first
 dead letter. One JSON object per bad message: partition, offset, why it was rejected, and its key
-and value (base64), so it can be inspected or replayed. The file of batch M is written (temp file,
-rename) in batch M's commit, before its Parquet file, so a committed batch's dead letters are
-always on storage. Files of batches not committed (a crash before the checkpoint, a topic created
-anew) are removed when the partition's consumer starts, before it redoes those batches.
+and value (base64), so it can be inspected or replayed. The file of batch M is written (a temp file
+of its own, renamed) in batch M's commit, before its Parquet file, so a committed batch's dead
+letters are always on storage. Files of batches not committed (a crash before the checkpoint, a
+topic created anew) are removed when the partition's consumer starts, before it redoes those
+batches, and so are temp files of any batch (a crash, a write given up: weather/common/storage.py).
 """
 from __future__ import annotations
 
@@ -39,8 +40,7 @@ def write(storage: Storage, partition: int, batch_id: int, letters: list[DeadLet
     """Write the batch's dead letters atomically: temp file, then rename over the final name."""
     name = file_name(partition, batch_id)
     storage.ensure_folder()
-    storage.write(name + ".tmp", "".join(json.dumps(asdict(letter)) + "\n" for letter in letters).encode())
-    storage.rename(name + ".tmp", name)
+    storage.write(name, "".join(json.dumps(asdict(letter)) + "\n" for letter in letters).encode())
 
 
 def read(storage: Storage, partition: int, batch_id: int) -> list[DeadLetter]:
@@ -49,8 +49,9 @@ def read(storage: Storage, partition: int, batch_id: int) -> list[DeadLetter]:
 
 
 def remove_uncommitted(storage: Storage, partition: int, last_committed: int) -> list[str]:
-    """Delete the partition's files of batches after `last_committed` (-1: all), and temp files; their names."""
-    pattern = re.compile(rf"partition-{partition}-batch-(\d+)\.jsonl(\.tmp)?")
+    """Delete the partition's files of batches after `last_committed` (-1: all), and its temp files (`….jsonl.tmp`,
+    `….jsonl.<random>.tmp`, `….jsonl.tmp.<random>.tmp`); their names."""
+    pattern = re.compile(rf"partition-{partition}-batch-(\d+)\.jsonl(\.(?:.+\.)?tmp)?")
     stale = [name for name in storage.names()
              if (match := pattern.fullmatch(name)) and (match[2] or int(match[1]) > last_committed)]
     for name in stale:

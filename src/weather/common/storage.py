@@ -1,9 +1,12 @@
 """One folder of files, on HDFS (`hdfs://host:port/path`) or on local disk (`file:///path`).
 
-Both kinds offer the same small interface, with names relative to the folder. `write` returns once
-the file is durable (closed on the DataNodes, or fsynced). `rename` replaces the target in one step
-(a single NameNode RPC on HDFS; rename(2) and an fsync of the folder locally, so the rename too
-survives a power loss): readers see the old file or the new one, never a mix.
+Both kinds offer the same small interface, with names relative to the folder. `write_temp` writes a
+new temp file under a name no other write uses (`<name>.<random>.tmp`) and returns that name once the
+file is durable (closed on the DataNodes, or fsynced). `rename` replaces the target in one step (a
+single NameNode RPC on HDFS; rename(2) and an fsync of the folder locally, so the rename too survives
+a power loss): readers see the old file or the new one, never a mix. So a caller renames only the
+file its own write closed: a write given up in the background may still land, but only in a temp
+file of its own, which nothing renames.
 """
 from __future__ import annotations
 
@@ -34,18 +37,19 @@ HDFS_CLIENT_CONFIG = {
 # What the storage raises for an unreachable or failing HDFS (hdfs-native uses both) or disk.
 ERRORS = (OSError, RuntimeError)
 
+TEMP_SUFFIX = ".tmp"
 # hdfs-native's close() asks the NameNode to complete the file; when the answer is "not yet" (no
 # DataNode has reported the last block yet) it sleeps a fixed 500 ms before asking again. A close
 # normally takes 5-20 ms with three DataNodes, so one still open after HEDGE_AFTER is such a stall:
-# the same bytes are then written again as a second temp file (`<name>.<random>.tmp`), and
-# whichever copy completes first is renamed over `name` (one NameNode RPC; the loser's close then
-# fails, or its file is deleted). At most HEDGES extra copies per write.
+# the same bytes are then written again as another temp file of their own, and whichever copy
+# completes first is the write's result (the others are deleted once they end). At most HEDGES
+# extra copies per write.
 HEDGE_AFTER = 0.06
 HEDGES = 2
 # A write whose copies all hang (a pipeline recovery with a dead DataNode waits out ~30 s socket
-# timeouts) is given up after WRITE_GIVE_UP seconds: the caller writes the file again, on a new
-# pipeline, while the hung threads run out their timeouts in the background (their files are
-# overwritten or deleted, never renamed into place).
+# timeouts) is given up after WRITE_GIVE_UP seconds and written again, on a new pipeline and into
+# new temp files, while the hung threads run out their timeouts in the background: a copy not
+# started yet is cancelled, a running one calls no hook and its file is deleted once it ends.
 WRITE_GIVE_UP = 5.0
 # hdfs-native never excludes a failed DataNode when it asks for a block's pipeline, and the NameNode
 # keeps offering a dead DataNode until it declares it dead (~90 s with the reference settings), so
@@ -68,10 +72,22 @@ def _halves(data: bytes) -> tuple[bytes, bytes]:
     return data[:len(data) // 2], data[len(data) // 2:]
 
 
+def temp_name(name: str) -> str:
+    """A name for one write of `name`'s next contents, used by no other write: `<name>.<random>.tmp`."""
+    return f"{name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+
+
+def is_temp_of(candidate: str, name: str) -> bool:
+    """candidate is a temp file of `name`: `<name>.<random>.tmp`, or `<name>.tmp` and its copies
+    `<name>.tmp.<random>.tmp` as earlier versions named them."""
+    return candidate.startswith(name + ".") and candidate.endswith(TEMP_SUFFIX)
+
+
 class Storage(Protocol):
     url: str
 
     def ensure_folder(self) -> None: ...
+    def write_temp(self, name: str, data: bytes, midway: Midway = None) -> str: ...
     def write(self, name: str, data: bytes, midway: Midway = None) -> None: ...
     def rename(self, source: str, target: str) -> None: ...
     def names(self) -> list[str]: ...
@@ -81,7 +97,13 @@ class Storage(Protocol):
     def modified(self, name: str) -> float: ...
 
 
-class HdfsStorage:
+class _Folder:
+    def write(self, name: str, data: bytes, midway: Midway = None) -> None:
+        """`name` holds data, durable, replaced in one step (a temp file renamed over it)."""
+        self.rename(self.write_temp(name, data, midway), name)
+
+
+class HdfsStorage(_Folder):
     def __init__(self, url: str) -> None:
         parsed = urlparse(url)
         self.url = url
@@ -102,29 +124,30 @@ class HdfsStorage:
             self._pool = ThreadPoolExecutor(max_workers=8 * (HEDGES + 1), thread_name_prefix="hdfs-close")
         return self._pool
 
-    def write(self, name: str, data: bytes, midway: Midway = None) -> None:
-        """`name` holds data, complete and closed (durable on the DataNodes), when this returns."""
+    def write_temp(self, name: str, data: bytes, midway: Midway = None) -> str:
+        """A new temp file of `name` holding data, complete and closed (durable on the DataNodes): its name."""
         path = self._path(name)
         try:
-            self._write_hedged(path, data, midway)
+            written = self._write_hedged(path, data, midway)
         except FileNotFoundError:
             raise
         except ERRORS as error:
             # Most likely a DataNode in the pipeline is down: the same file with fewer replicas.
             log.warning("writing %s failed (%s); writing it again with replication %d", path,
                         str(error).splitlines()[0][:200], FALLBACK_REPLICATION)
-            self._write_fallback(path, data)
-            self.client.set_replication(path, self._replication_or_default)
-            log.info("wrote %s with replication %d, then set it back to %d", path, FALLBACK_REPLICATION,
+            written = self._write_fallback(path, data)
+            self.client.set_replication(written, self._replication_or_default)
+            log.info("wrote %s with replication %d, then set it back to %d", written, FALLBACK_REPLICATION,
                      self._replication_or_default)
-            return
+            return written.rsplit("/", 1)[-1]
         if self._replication is None:
-            self._replication = self.client.get_file_info(path).replication
+            self._replication = self.client.get_file_info(written).replication
+        return written.rsplit("/", 1)[-1]
 
-    def _write_fallback(self, path: str, data: bytes) -> None:
-        """The file with FALLBACK_REPLICATION replicas, tried again every FALLBACK_RETRY_EVERY seconds
-        for up to FALLBACK_FOR while the NameNode answers: until it sees the DataNode stale it may
-        still choose it, and a consumer's own retry would back off for many seconds meanwhile."""
+    def _write_fallback(self, path: str, data: bytes) -> str:
+        """A temp file of path with FALLBACK_REPLICATION replicas, tried again every FALLBACK_RETRY_EVERY
+        seconds for up to FALLBACK_FOR while the NameNode answers: until it sees the DataNode stale it
+        may still choose it, and a consumer's own retry would back off for many seconds meanwhile."""
         deadline = time.monotonic() + FALLBACK_FOR
         while True:
             try:
@@ -144,59 +167,65 @@ class HdfsStorage:
         return self._replication or 3
 
     def _create(self, path: str, replication: int | None) -> "hdfs_native.FileWriter":
-        return self.client.create(path, hdfs_native.WriteOptions(overwrite=True, replication=replication))
+        # never over an existing file: each temp name is one write's own
+        return self.client.create(path, hdfs_native.WriteOptions(overwrite=False, replication=replication))
 
-    def _write_hedged(self, path: str, data: bytes, midway: Midway, replication: int | None = None) -> None:
+    def _write_hedged(self, path: str, data: bytes, midway: Midway, replication: int | None = None) -> str:
+        """A temp file of path holding data, closed: the first of its copies to close. Every copy has a
+        temp file of its own, so none of them can land in another's, nor in another write's."""
         # The whole write runs in the background, so a hung pipeline (in write() as well as in close())
         # is given up after WRITE_GIVE_UP; copies are started only once the bytes are written and the
         # close has taken HEDGE_AFTER (a big batch's write takes longer than that and is not a stall).
         closing = threading.Event()
+        abandoned = threading.Event()  # set once the write stops waiting: copies still running are on their own
+        first = temp_name(path)
         pending: dict[Future, str] = {
-            self._background().submit(self._write_one, path, data, replication, midway, closing): path}
+            self._background().submit(self._write_one, first, data, replication, abandoned, midway, closing): first}
         started = time.monotonic()
         errors: list[BaseException] = []
         hedges = 0
-        while pending:
-            left = started + WRITE_GIVE_UP - time.monotonic()
-            if left <= 0:
-                for hung, hung_path in pending.items():
-                    hung.add_done_callback(lambda _, p=hung_path: p != path and self._delete_quietly(p))
-                raise TimeoutError(f"{path}: not written and closed within {WRITE_GIVE_UP:.0f} s")
-            done, _ = wait(pending, timeout=min(left, HEDGE_AFTER) if hedges < HEDGES else left,
-                           return_when=FIRST_COMPLETED)
-            for future in done:
-                written = pending.pop(future)
-                error = future.exception()
-                if error is not None:
+        try:
+            while pending:
+                left = started + WRITE_GIVE_UP - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{path}: not written and closed within {WRITE_GIVE_UP:g} s")
+                done, _ = wait(pending, timeout=min(left, HEDGE_AFTER) if hedges < HEDGES else left,
+                               return_when=FIRST_COMPLETED)
+                for future in done:
+                    written = pending.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        if written != first:
+                            log.debug("%s: close stalled, a copy closed after %.0f ms instead", path,
+                                      1000 * (time.monotonic() - started))
+                        return written
                     errors.append(error)
-                    if written != path:
-                        self._delete_quietly(written)
-                    continue
-                if written != path:  # a hedge won: it replaces the stalled file in one rename
-                    self.client.rename(written, path, overwrite=True)
-                    log.debug("%s: close stalled, a copy closed after %.0f ms instead", path,
-                              1000 * (time.monotonic() - started))
-                for loser, loser_path in pending.items():
-                    loser.add_done_callback(lambda _, p=loser_path: p != path and self._delete_quietly(p))
-                return
-            if errors and path not in pending.values():
-                break  # the file itself failed: its copies cannot save it from the caller's retry
-            stalled = closing.is_set() and time.monotonic() - closing.at >= HEDGE_AFTER
-            if not done and stalled and hedges < HEDGES:
-                hedges += 1
-                copy = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-                pending[self._background().submit(self._write_one, copy, data, replication)] = copy
-        for loser, loser_path in pending.items():
-            loser.add_done_callback(lambda _, p=loser_path: self._delete_quietly(p))
-        raise errors[0]
+                    self._delete_quietly(written)
+                if errors and first not in pending.values():
+                    break  # the first copy failed: its copies cannot save it from the caller's retry
+                stalled = closing.is_set() and time.monotonic() - closing.at >= HEDGE_AFTER
+                if not done and stalled and hedges < HEDGES:
+                    hedges += 1
+                    copy = temp_name(path)
+                    pending[self._background().submit(self._write_one, copy, data, replication, abandoned)] = copy
+            raise errors[0]
+        finally:
+            abandoned.set()
+            for future, copy in pending.items():
+                self._abandon(future, copy)
 
-    def _write_one(self, path: str, data: bytes, replication: int | None, midway: Midway = None,
-                   closing: threading.Event | None = None) -> None:
+    def _abandon(self, future: Future, path: str) -> None:
+        """A copy the write no longer waits for: cancelled if it has not started, else deleted once it ends."""
+        if not future.cancel():
+            future.add_done_callback(lambda _: self._delete_quietly(path))
+
+    def _write_one(self, path: str, data: bytes, replication: int | None, abandoned: threading.Event,
+                   midway: Midway = None, closing: threading.Event | None = None) -> None:
         writer = self._create(path, replication)
         try:
             first, rest = _halves(data)
             writer.write(first)
-            if midway:
+            if midway and not abandoned.is_set():  # the hook belongs to the caller's write, which has moved on
                 midway()
             writer.write(rest)
         except BaseException:
@@ -211,7 +240,7 @@ class HdfsStorage:
         try:
             self.client.delete(path)
         except ERRORS:
-            pass  # a stale temp file: removed by the next start (batches.remove_temp_files)
+            pass  # a stale temp file: removed by the next start (e.g. batches.remove_temp_files)
 
     def rename(self, source: str, target: str) -> None:
         self.client.rename(self._path(source), self._path(target), overwrite=True)
@@ -248,7 +277,7 @@ def _close_quietly(writer) -> None:
         pass
 
 
-class LocalStorage:
+class LocalStorage(_Folder):
     def __init__(self, url: str, folder: Path | None = None) -> None:
         self.url = url
         self.folder = folder if folder is not None else Path(urlparse(url).path)
@@ -261,8 +290,10 @@ class LocalStorage:
     def ensure_folder(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def write(self, name: str, data: bytes, midway: Midway = None) -> None:
-        with open(self.folder / name, "wb") as file:
+    def write_temp(self, name: str, data: bytes, midway: Midway = None) -> str:
+        """A new temp file of `name` holding data, fsynced: its name."""
+        temp = temp_name(name)
+        with open(self.folder / temp, "xb") as file:
             first, rest = _halves(data)
             file.write(first)
             if midway:
@@ -271,6 +302,7 @@ class LocalStorage:
             file.write(rest)
             file.flush()
             os.fsync(file.fileno())
+        return temp
 
     def rename(self, source: str, target: str) -> None:
         os.replace(self.folder / source, self.folder / target)
@@ -300,11 +332,11 @@ class LocalStorage:
         return (self.folder / name).exists()
 
 
-def open_storage(url: str) -> Storage:
-    """The folder at url: `hdfs://host:port/path` or `file:///path`."""
+def open_storage(url: str, setting: str = "DATA_URL") -> Storage:
+    """The folder at url: `hdfs://host:port/path` or `file:///path`; `setting` names the variable it came from."""
     scheme = urlparse(url).scheme
     if scheme == "hdfs":
         return HdfsStorage(url)
     if scheme == "file":
         return LocalStorage(url)
-    raise ConfigError(f"DATA_URL={url!r}: use hdfs://host:port/path or file:///path")
+    raise ConfigError(f"{setting}={url!r}: use hdfs://host:port/path or file:///path")

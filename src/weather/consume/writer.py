@@ -11,8 +11,9 @@ READY               dead letters of batches never committed are gone; the writer
 POLLED              a batch's records are in memory; nothing of it is written.
 DEAD_LETTERED       only for a batch with messages that are not Reports: its dead-letter file
                     (weather/common/deadletter.py) has its final name; nothing refers to it yet.
-WRITING_TEMP        half of the Parquet bytes are in the batch's temp file, not closed.
-TEMP_WRITTEN        the temp file is complete and closed; invisible to readers.
+WRITING_TEMP        half of the Parquet bytes are in a new temp file of the batch, not closed.
+TEMP_WRITTEN        the temp file is complete and closed; invisible to readers. Its name is this
+                    write's own (weather/common/storage.py): a write given up earlier never lands in it.
 RENAMED             the file has its final name `partition-N-batch-M.parquet`, but the checkpoint
                     still says batch M-1: readers ignore it, and a restart rewrites it from the same offsets.
 WRITING_CHECKPOINT  the new checkpoint is durable in its temp file, not yet renamed.
@@ -108,6 +109,7 @@ class Batch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
     high_water: int = 0
+    temp_name: str | None = None  # its Parquet temp file, once written and closed (TEMP_WRITTEN)
 
 
 class PartitionWriter:
@@ -213,8 +215,8 @@ class PartitionWriter:
     def _position(self) -> None:
         for name in batches.remove_temp_files(self.storage, self.partition):
             self.log.info("removed stale %s/%s", self.storage.url, name)
-        if checkpoint.remove_temp(self.checkpoint_dir, self.partition):
-            self.log.info("removed stale %s", checkpoint.temp_path(self.checkpoint_dir, self.partition))
+        for path in checkpoint.remove_temp(self.checkpoint_dir, self.partition):
+            self.log.info("removed stale %s", path)
         self.storage.ensure_folder()
         self.position = recovery.start_position(self.storage, self.checkpoint_dir, self.partition, self.topic_id,
                                                 self._recover_missing)
@@ -234,13 +236,13 @@ class PartitionWriter:
 
     def _write_temp(self) -> None:
         batch = self.pending
-        batches.write_temp(self.storage, self.partition, batch.batch_id, batch.table,
-                           midway=lambda: self._enter(State.WRITING_TEMP))
+        batch.temp_name = batches.write_temp(self.storage, self.partition, batch.batch_id, batch.table,
+                                             midway=lambda: self._enter(State.WRITING_TEMP))
         self._enter(State.TEMP_WRITTEN)
 
     def _rename(self) -> None:
         try:
-            batches.publish(self.storage, self.partition, self.pending.batch_id)
+            batches.publish(self.storage, self.partition, self.pending.batch_id, self.pending.temp_name)
         except FileNotFoundError:
             self.state = State.POLLED  # the temp file is gone: write it again
             raise

@@ -9,6 +9,10 @@ checkpoint, then rewrites batches from 0 with the new topic id (a checkpoint rem
 the same with the same id, perhaps other batch boundaries). So a read is a consistent snapshot only
 if all its batches carry one topic id, their offsets follow each other from 0 to the checkpoint's,
 and the checkpoint, read again afterwards, has not gone back; otherwise it is read again.
+
+A reader that keeps what it read (the dashboard) asks only for the batches after those: they are
+taken as such only if they continue them (same topic id, offsets on from where those ended);
+otherwise, as after a rewrite with other batch boundaries, the partition is read again from batch 0.
 """
 from __future__ import annotations
 
@@ -39,34 +43,56 @@ class CommittedBatch:
 
 
 @dataclass(frozen=True)
+class ReadThrough:
+    """How far a reader has read a partition: batches 0..batch_id, offsets up to next_offset, of one topic id."""
+    batch_id: int
+    next_offset: int
+    topic_id: str | None
+
+    @classmethod
+    def after(cls, batch: CommittedBatch) -> "ReadThrough":
+        return cls(batch.batch_id, batch.info.offsets.last + 1, batch.info.topic_id)
+
+
+@dataclass(frozen=True)
 class PartitionSnapshot:
     saved: Checkpoint | None
-    batches: list[CommittedBatch]
+    batches: list[CommittedBatch]  # 0..saved.batch_id, or only those after `known` when `continues`
+    continues: bool = False  # the batches follow on from read_partition's `known`
 
 
 def read_partition(storage: Storage, checkpoint_dir: str, partition: int, attempts: int = 5,
-                   check_tiling: bool = True) -> PartitionSnapshot:
+                   check_tiling: bool = True, known: ReadThrough | None = None) -> PartitionSnapshot:
     """A consistent snapshot of the partition's committed batches (see above).
 
+    known: what the caller has read already; then only the batches after it, if they continue it.
     check_tiling=False: for the verifier, which reports batches that do not tile as damage itself.
     """
     for _ in range(attempts):
         saved = checkpoint.load(checkpoint_dir, partition)
-        read = [_read(storage, partition, batch_id) for batch_id in (range(saved.batch_id + 1) if saved else ())]
-        topic_ids = {batch.info.topic_id for batch in read if batch.info}
+        covered = known and saved and saved.batch_id >= known.batch_id and saved.offset >= known.next_offset
+        start = known if covered else None  # a checkpoint behind what was known: the partition started afresh
+        batch_ids = range(start.batch_id + 1 if start else 0, saved.batch_id + 1) if saved else range(0)
+        read = [_read(storage, partition, batch_id) for batch_id in batch_ids]
+        topic_ids = {batch.info.topic_id for batch in read if batch.info} | ({start.topic_id} if start else set())
         again = checkpoint.load(checkpoint_dir, partition)
         if len(topic_ids) <= 1 and (saved is None or (again is not None and again.batch_id >= saved.batch_id)) \
-                and (not check_tiling or _tiled(saved, read)):
-            return PartitionSnapshot(saved, read)
-    raise StaleRead(f"partition {partition}: its batches kept changing topic while being read; try again")
+                and (not check_tiling or _tiled(start.next_offset if start else 0, saved, read)):
+            return PartitionSnapshot(saved, read, start is not None)
+        known = None  # changed while read, or the batches do not continue what was known: read them all
+    raise StaleRead(f"partition {partition}: its batches kept changing while being read (a topic recreated, a "
+                    "rewrite); try again")
 
 
-def _tiled(saved: Checkpoint | None, read: list[CommittedBatch]) -> bool:
-    """The batches' offsets follow each other from 0 to the checkpoint's (a missing batch is reported as such)."""
-    if saved is None or any(batch.info is None for batch in read):
+def _tiled(first_offset: int, saved: Checkpoint | None, read: list[CommittedBatch]) -> bool:
+    """The batches' offsets follow each other from first_offset to the checkpoint's, or up to a missing batch
+    (the caller reports it as such)."""
+    if saved is None:
         return True
-    next_offset = 0
+    next_offset = first_offset
     for batch in read:
+        if batch.info is None:
+            return True
         if batch.info.offsets.first != next_offset:
             return False
         next_offset = batch.info.offsets.last + 1
@@ -81,13 +107,17 @@ def _read(storage: Storage, partition: int, batch_id: int) -> CommittedBatch:
     return CommittedBatch(batch_id, table, info)
 
 
+def missing_batch(storage: Storage, checkpoint_dir: str, partition: int, batch_id: int) -> MissingBatch:
+    return MissingBatch(f"{storage.url}/{batches.batch_name(partition, batch_id)} is committed by "
+                        f"{checkpoint.checkpoint_path(checkpoint_dir, partition)} but missing or unreadable")
+
+
 def read_committed_partition(storage: Storage, checkpoint_dir: str, partition: int) -> pa.Table:
     """Every committed row of the partition; MissingBatch when a committed file is missing or unreadable."""
     snapshot = read_partition(storage, checkpoint_dir, partition)
     for batch in snapshot.batches:
         if batch.table is None:
-            raise MissingBatch(f"{storage.url}/{batches.batch_name(partition, batch.batch_id)} is committed by "
-                               f"{checkpoint.checkpoint_path(checkpoint_dir, partition)} but missing or unreadable")
+            raise missing_batch(storage, checkpoint_dir, partition, batch.batch_id)
     tables = [batch.table for batch in snapshot.batches]
     return pa.concat_tables(tables) if tables else batches.SCHEMA.empty_table()
 

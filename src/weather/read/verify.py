@@ -179,7 +179,7 @@ def topic_state(settings: Settings) -> tuple[str, dict[int, int], int]:
 def verify(settings: Settings, engine: Engine | None = None, live: bool = False) -> Verdict:
     """Compare the committed data with the table and the topic (see the module's docstring)."""
     storage = open_storage(settings.data_url)
-    dead_storage = open_storage(settings.deadletter_url)
+    dead_storage = open_storage(settings.deadletter_url, "DEADLETTER_URL")
     errors, found, partitions = [], [], {}
     for partition in range(settings.partitions):
         try:

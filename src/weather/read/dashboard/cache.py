@@ -1,10 +1,11 @@
 """The committed rows, read incrementally by (partition, batch id).
 
-As weather/read/committed.py does, each partition's checkpoint is read first and only batches
-0..batch_id are trusted. Batches already read stay in memory, so a refresh reads just the
-batches committed since the previous one. A checkpoint that moves backwards, or a new batch of
-another topic id than those already read (its folder or the topic was recreated), drops that
-partition's rows, which are then read again from batch 0.
+Each refresh asks weather/read/committed.py for a partition's snapshot (the checkpoint first, then
+its batches), passing how far the cache has read: only batches committed since then are read, and
+only if they continue what the cache holds (same topic id, offsets on from where it ended). A
+checkpoint that moves backwards, batches of another topic id (the folder or the topic was
+recreated), or a rewrite with other batch boundaries drop that partition's rows, which are then
+read again from batch 0.
 """
 from __future__ import annotations
 
@@ -14,17 +15,27 @@ import pyarrow as pa
 
 from weather.common import batches, checkpoint
 from weather.common.storage import ERRORS as storage_errors, Storage
+from weather.read import committed
 
 
 @dataclass
 class PartitionData:
     saved: checkpoint.Checkpoint | None = None  # the checkpoint as last seen
     committed_at: float | None = None  # when it was written (the file's mtime, epoch seconds)
-    read_through: int = -1  # the last batch id whose rows are in `table`
+    read: committed.ReadThrough | None = None  # how far `table` goes
     table: pa.Table = field(default_factory=batches.SCHEMA.empty_table)
     last_batch_rows: int = 0
-    topic_id: str | None = None  # the topic incarnation of the batches read
     error: str | None = None  # why the checkpoint or a committed batch could not be read
+
+    @property
+    def read_through(self) -> int:
+        """The last batch id whose rows are in `table` (-1: none)."""
+        return self.read.batch_id if self.read else -1
+
+    @property
+    def topic_id(self) -> str | None:
+        """The topic incarnation of the batches read."""
+        return self.read.topic_id if self.read else None
 
 
 class CommittedCache:
@@ -45,37 +56,29 @@ class CommittedCache:
     def _refresh(self, partition: int, storage_reachable: bool) -> None:
         data = self.partitions[partition]
         try:
-            saved = checkpoint.load(self.checkpoint_dir, partition)
-            committed_at = checkpoint.committed_at(self.checkpoint_dir, partition) if saved else None
-        except checkpoint.CorruptCheckpoint as error:
+            if not storage_reachable:
+                saved = checkpoint.load(self.checkpoint_dir, partition)
+                if saved and saved.batch_id > data.read_through:
+                    data.error = f"batches {data.read_through + 1}..{saved.batch_id} not read yet: storage unreachable"
+                return
+            snapshot = committed.read_partition(self.storage, self.checkpoint_dir, partition, known=data.read)
+            committed_at = checkpoint.committed_at(self.checkpoint_dir, partition) if snapshot.saved else None
+        except (checkpoint.CorruptCheckpoint, committed.StaleRead) as error:
             data.error = str(error)
             return
-        if committed_at is None:  # removed between the two reads: as if never written
-            saved = None
-        if data.saved and (saved is None or saved.batch_id < data.saved.batch_id or saved.offset < data.saved.offset):
-            data = self._forget(partition)
-        data.saved, data.committed_at, data.error = saved, committed_at, None
-        if saved is None or saved.batch_id == data.read_through:
-            return
-        if not storage_reachable:
-            data.error = f"batches {data.read_through + 1}..{saved.batch_id} not read yet: storage unreachable"
-            return
-        new = []
-        try:
-            for batch_id in range(data.read_through + 1, saved.batch_id + 1):
-                table, info = batches.read_batch_and_info(self.storage, partition, batch_id)
-                if data.topic_id not in (None, info.topic_id):  # rewritten for a recreated topic: read all again
-                    self._forget(partition)
-                    return self._refresh(partition, storage_reachable)
-                data.topic_id = info.topic_id
-                new.append(table)
-                data.read_through = batch_id
-        except FileNotFoundError:
-            data.error = (f"{self.storage.url}/{batches.batch_name(partition, batch_id)} is committed by "
-                          f"{checkpoint.checkpoint_path(self.checkpoint_dir, partition)} "
-                          "but missing: committed data was lost")
         except storage_errors as error:
-            data.error = f"reading batch {batch_id}: {type(error).__name__}: {error}".splitlines()[0]
+            data.error = f"{type(error).__name__}: {error}".splitlines()[0]
+            return
+        if not snapshot.continues and data.read:
+            data = self._forget(partition)
+        data.saved, data.committed_at, data.error = snapshot.saved, committed_at, None
+        new = []
+        for batch in snapshot.batches:
+            if batch.table is None:
+                data.error = str(committed.missing_batch(self.storage, self.checkpoint_dir, partition, batch.batch_id))
+                break
+            new.append(batch.table)
+            data.read = committed.ReadThrough.after(batch)
         if new:
             data.table = pa.concat_tables([data.table, *new]).combine_chunks()
             data.last_batch_rows = new[-1].num_rows
