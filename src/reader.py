@@ -2,15 +2,18 @@
 
     python3 reader.py [--watch SECONDS]
 
-Reads each partition's checkpoint first, then only its batches 0..batch_id (weather/read/committed.py):
-never a batch that is still being written or was written but not committed. With --watch it
-prints again every SECONDS until stopped.
+Reads each partition's checkpoint first, then only its batches 0..batch_id: never a batch that is
+still being written or was written but not committed. Batches the compactor already folded into the
+table layer are read from the table, the rest from their files (weather/read/snapshot.py), so the
+cost is the fresh tail's, not the pipeline's age. With --watch it prints again every SECONDS until
+stopped.
 """
 import logging
 
 import pyarrow as pa
+from deltalake.exceptions import DeltaError
 
-from weather.read import committed
+from weather.read import committed, snapshot
 from weather.common.config import Settings
 from weather.common.checkpoint import CorruptCheckpoint
 from weather.common.program import ArgumentParser, FatalError, run, seconds
@@ -18,6 +21,7 @@ from weather.common.waiting import pause, retry, running
 from weather.common.storage import open_storage
 
 USAGE = "python3 reader.py [--watch SECONDS]"
+READ_ERRORS = (OSError, RuntimeError, DeltaError)  # a server down: waited for
 log = logging.getLogger("reader")
 
 
@@ -39,8 +43,9 @@ def main():
     storage = open_storage(settings.data_url)
     while running():
         try:
-            table = retry(lambda: committed.read_committed(storage, settings.checkpoint_dir, range(settings.partitions)),
-                          "reading the committed batches", log, (OSError, RuntimeError), settings.startup_wait,
+            table = retry(lambda: snapshot.read_rows(storage, settings.checkpoint_dir, settings.table_url,
+                                                     range(settings.partitions)),
+                          "reading the committed batches", log, READ_ERRORS, settings.startup_wait,
                           settings.storage_advice)
         except (CorruptCheckpoint, committed.MissingBatch, committed.StaleRead) as error:
             raise FatalError(str(error)) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from deltalake.exceptions import DeltaError
 from kafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,7 +34,7 @@ def main() -> None:
             print(f"verify: the consumers did not catch up within {wait:g} s; verifying what is committed",
                   file=sys.stderr)
         verdict = verify(settings, live=args.live)
-    except (KafkaError, incarnation.TopicGone, SQLAlchemyError, OSError, RuntimeError) as error:
+    except (KafkaError, incarnation.TopicGone, SQLAlchemyError, OSError, RuntimeError, DeltaError) as error:
         raise FatalError(f"cannot verify ({type(error).__name__}: {error}); are Kafka, HDFS and the database "
                          f"running, and the variables right?") from None
     for error in verdict.coverage_errors:

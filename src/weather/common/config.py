@@ -98,6 +98,15 @@ class Settings:
     # fast stream makes few large files while a slow one is still committed as soon as it arrives.
     consumer_max_records: int = 20_000
     consumer_batch_max_wait: float = 0.1
+    # The table layer (weather/common/table.py, src/compactor.py): where the compactor folds committed
+    # batches, how often, into files of about which size, merging a partition's small files once it has
+    # this many; raw batch files the table covers are deleted after raw_retention seconds (None: never).
+    table_url: str = "hdfs://boss:9000/warehouse/temperatures"
+    compact_every: float = 10.0
+    table_file_bytes: int = 64 << 20
+    optimize_files: int = 20
+    compact_max_batches: int = 20_000
+    raw_retention: float | None = None
 
     @classmethod
     def from_env(cls, db_host: str | None = None, env: dict[str, str] | None = None) -> "Settings":
@@ -131,6 +140,12 @@ class Settings:
             debug_group=env.get("DEBUG_GROUP_ID", cls.debug_group),
             consumer_max_records=_int(env, "CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_records, minimum=1),
             consumer_batch_max_wait=_float(env, "CONSUMER_BATCH_MAX_WAIT", cls.consumer_batch_max_wait),
+            table_url=env.get("TABLE_URL", "").rstrip("/") or _beside(data_url, "warehouse/temperatures"),
+            compact_every=_float(env, "COMPACT_EVERY_SECONDS", cls.compact_every),
+            table_file_bytes=_int(env, "TABLE_FILE_BYTES", cls.table_file_bytes, minimum=1 << 20),
+            optimize_files=_int(env, "TABLE_OPTIMIZE_FILES", cls.optimize_files, minimum=2),
+            compact_max_batches=_int(env, "COMPACT_MAX_BATCHES", cls.compact_max_batches, minimum=1),
+            raw_retention=_float(env, "RAW_RETENTION_SECONDS", 0.0) if env.get("RAW_RETENTION_SECONDS") else None,
         )
 
     def kafka_options(self) -> dict:

@@ -35,12 +35,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from weather.common import batches, checkpoint, database, deadletter, incarnation
-from weather.read import committed
+from weather.read import snapshot
 from weather.common import records
 from weather.common.batches import BatchInfo
 from weather.common.checkpoint import Checkpoint, CorruptCheckpoint
 from weather.common.config import Settings
 from weather.common.storage import Storage, open_storage
+from weather.common.table import TableVersion
 
 Row = tuple  # (station_id, date "YYYY-MM-DD", degrees)
 EXPECTED_QUERY = text("SELECT station_id, date, degrees FROM temperatures WHERE id <= :last_id")
@@ -98,15 +99,16 @@ class BatchFacts:
 
 
 def coverage_errors(partition: int, saved: Checkpoint | None, facts: list[BatchFacts], topic_id: str,
-                    log_end: int) -> list[str]:
-    """How the partition's committed batches fail to tile offsets 0..checkpoint.offset-1 exactly once."""
+                    log_end: int, first_offset: int = 0) -> list[str]:
+    """How the partition's committed raw batches fail to tile offsets first_offset..checkpoint.offset-1 exactly
+    once (first_offset: where the table's part ends, weather/read/snapshot.py)."""
     if saved is None:
         return []
     name = f"partition {partition}"
     errors = []
     if saved.offset > log_end:
         errors.append(f"{name}: the checkpoint's offset {saved.offset} is beyond the log end {log_end}")
-    next_first = 0
+    next_first = first_offset
     for fact in facts:
         batch = f"{name} batch {fact.batch_id}"
         if fact.info is None:
@@ -133,12 +135,15 @@ def coverage_errors(partition: int, saved: Checkpoint | None, facts: list[BatchF
     return errors
 
 
-def committed_partition(storage: Storage, dead_storage: Storage, checkpoint_dir: str,
-                        partition: int) -> tuple[Checkpoint | None, list[BatchFacts], list[Row]]:
-    """The partition's checkpoint, the facts of its committed batches and their rows (one consistent snapshot)."""
-    snapshot = committed.read_partition(storage, checkpoint_dir, partition, check_tiling=False)
-    facts, rows = [], []
-    for batch in snapshot.batches:
+def committed_partition(storage: Storage, dead_storage: Storage, checkpoint_dir: str, version: TableVersion,
+                        partition: int) -> tuple[snapshot.PartitionView, list[BatchFacts], list[Row]]:
+    """The partition as readers see it (table part and raw tail), the facts of its raw batches, and every row."""
+    view = snapshot.read_partition(storage, checkpoint_dir, version, partition, check_tiling=False)
+    facts = []
+    table_rows = view.table_rows
+    rows = list(zip(table_rows["station_id"].to_pylist(), table_rows["date"].to_pylist(),
+                    table_rows["degrees"].to_pylist()))
+    for batch in view.raw:
         if batch.info is None:
             facts.append(BatchFacts(batch.batch_id, None, 0))
             continue
@@ -151,7 +156,7 @@ def committed_partition(storage: Storage, dead_storage: Storage, checkpoint_dir:
         facts.append(BatchFacts(batch.batch_id, batch.info, batch.table.num_rows, letters))
         table = batch.table
         rows.extend(zip(table["station_id"].to_pylist(), table["date"].to_pylist(), table["degrees"].to_pylist()))
-    return snapshot.saved, facts, rows
+    return view, facts, rows
 
 
 def expected_rows(engine: Engine, last_id: int | None) -> list[Row]:
@@ -181,15 +186,18 @@ def verify(settings: Settings, engine: Engine | None = None, live: bool = False)
     storage = open_storage(settings.data_url)
     dead_storage = open_storage(settings.deadletter_url, "DEADLETTER_URL")
     errors, found, partitions = [], [], {}
+    version = TableVersion.latest(settings.table_url)
     for partition in range(settings.partitions):
         try:
-            partitions[partition] = committed_partition(storage, dead_storage, settings.checkpoint_dir, partition)
+            partitions[partition] = committed_partition(storage, dead_storage, settings.checkpoint_dir, version,
+                                                        partition)
         except CorruptCheckpoint as error:
             errors.append(f"partition {partition}: {error}")
     # Asked after the committed data was read, so a running pipeline's log ends are at or past its checkpoints.
     topic_id, ends, last_id = topic_state(settings)
-    for partition, (saved, facts, rows) in partitions.items():
-        errors.extend(coverage_errors(partition, saved, facts, topic_id, ends.get(partition, 0)))
+    for partition, (view, facts, rows) in partitions.items():
+        errors.extend(coverage_errors(partition, view.saved, facts, topic_id, ends.get(partition, 0),
+                                      view.first_raw_offset))
         found.extend(rows)
     all_facts = [fact for _, facts, _ in partitions.values() for fact in facts]
     own_engine = engine is None
