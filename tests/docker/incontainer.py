@@ -5,6 +5,7 @@
 Nothing is copied into the container or its mounted src/; each prints one JSON document.
   keys     every message of the topic: its key is StationA..J, in Kafka's default partition for it
   batches  per partition: the checkpoint, the Parquet files under /data, every committed batch read
+  table    the compactor's table (issue 18) against the committed batches: rows, and the snapshot readers use
 """
 import io
 import json
@@ -74,8 +75,31 @@ def batches() -> dict:
     return result
 
 
+def table() -> dict:
+    sys.path.insert(0, "/src")  # the pipeline's own readers, with its default settings (the specification's)
+    from collections import Counter
+
+    from weather.common.config import Settings
+    from weather.common.storage import open_storage
+    from weather.common.table import TableVersion
+    from weather.read import committed, snapshot
+
+    def multiset(rows):
+        return Counter(zip(rows["station_id"].to_pylist(), rows["date"].to_pylist(), rows["degrees"].to_pylist()))
+
+    settings = Settings.from_env()
+    storage = open_storage(settings.data_url)
+    version = TableVersion.latest(settings.table_url)
+    in_table = multiset(version.rows(list(range(4))))
+    seen = multiset(snapshot.read_rows(storage, settings.checkpoint_dir, settings.table_url, range(4)))
+    raw = multiset(committed.read_committed(storage, settings.checkpoint_dir, range(4)))
+    return {"url": settings.table_url, "version": version.version, "files": version.file_count(),
+            "table_rows": sum(in_table.values()), "raw_rows": sum(raw.values()),
+            "table_in_raw": not in_table - raw, "table_equals_raw": in_table == raw, "snapshot_equals_raw": seen == raw}
+
+
 if __name__ == "__main__":
-    print(json.dumps({"keys": keys, "batches": batches}[sys.argv[1]]()), flush=True)
+    print(json.dumps({"keys": keys, "batches": batches, "table": table}[sys.argv[1]]()), flush=True)
     # Straight out: with a DataNode down, the HDFS and Arrow client threads have aborted the
     # interpreter's teardown ("terminate called without an active exception") after the answer.
     os._exit(0)

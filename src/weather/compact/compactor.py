@@ -223,10 +223,13 @@ class Compactor:
                             predicate=f"partition = {replace}" if replace is not None else None,
                             partition_by=["partition"], configuration=table.PROPERTIES,
                             target_file_size=self.file_bytes,
-                            commit_properties=CommitProperties(app_transactions=transactions))
+                            # No rebase onto a newer version: delta-rs let two first commits of a new table
+                            # both land (rows doubled); a commit that loses any race fails, and the cycle
+                            # plans again from the winner's version.
+                            commit_properties=CommitProperties(app_transactions=transactions, max_commit_retries=0))
         except CommitFailedError as error:
-            # Another compactor committed for the same partition first: the next cycle plans afresh.
-            raise ConcurrentCompactor(f"another compactor committed to {self.table_url} first ({error})") from None
+            raise ConcurrentCompactor(f"another compactor committed to {self.table_url} first "
+                                      f"({str(error).splitlines()[0]})") from None
 
     # -- keeping files few -------------------------------------------------------------------------
     def _optimize(self, version: TableVersion) -> tuple[int, ...]:
