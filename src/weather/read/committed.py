@@ -53,6 +53,10 @@ class ReadThrough:
     def after(cls, batch: CommittedBatch) -> "ReadThrough":
         return cls(batch.batch_id, batch.info.offsets.last + 1, batch.info.topic_id)
 
+    def covered_by(self, saved: Checkpoint | None) -> bool:
+        """The checkpoint has not gone back behind it (else the partition was started afresh meanwhile)."""
+        return saved is not None and saved.batch_id >= self.batch_id and saved.offset >= self.next_offset
+
 
 @dataclass(frozen=True)
 class PartitionSnapshot:
@@ -70,8 +74,7 @@ def read_partition(storage: Storage, checkpoint_dir: str, partition: int, attemp
     """
     for _ in range(attempts):
         saved = checkpoint.load(checkpoint_dir, partition)
-        covered = known and saved and saved.batch_id >= known.batch_id and saved.offset >= known.next_offset
-        start = known if covered else None  # a checkpoint behind what was known: the partition started afresh
+        start = known if known and known.covered_by(saved) else None
         batch_ids = range(start.batch_id + 1 if start else 0, saved.batch_id + 1) if saved else range(0)
         read = [_read(storage, partition, batch_id) for batch_id in batch_ids]
         topic_ids = {batch.info.topic_id for batch in read if batch.info} | ({start.topic_id} if start else set())

@@ -57,12 +57,9 @@ class CommittedCache:
         data = self.partitions[partition]
         try:
             if not storage_reachable:
-                saved = checkpoint.load(self.checkpoint_dir, partition)
-                if saved and saved.batch_id > data.read_through:
-                    data.error = f"batches {data.read_through + 1}..{saved.batch_id} not read yet: storage unreachable"
-                return
+                return self._checkpoint_only(partition)
             snapshot = committed.read_partition(self.storage, self.checkpoint_dir, partition, known=data.read)
-            committed_at = checkpoint.committed_at(self.checkpoint_dir, partition) if snapshot.saved else None
+            committed_at = self._committed_at(partition, snapshot.saved)
         except (checkpoint.CorruptCheckpoint, committed.StaleRead) as error:
             data.error = str(error)
             return
@@ -84,6 +81,19 @@ class CommittedCache:
             data.last_batch_rows = new[-1].num_rows
             self.batches_read += len(new)
             self.version += 1
+
+    def _checkpoint_only(self, partition: int) -> None:
+        """The checkpoint still shows while the storage is unreachable; its new batches wait for it."""
+        data = self.partitions[partition]
+        saved = checkpoint.load(self.checkpoint_dir, partition)
+        if data.read and not data.read.covered_by(saved):
+            data = self._forget(partition)
+        data.saved, data.committed_at, data.error = saved, self._committed_at(partition, saved), None
+        if saved and saved.batch_id > data.read_through:
+            data.error = f"batches {data.read_through + 1}..{saved.batch_id} not read yet: storage unreachable"
+
+    def _committed_at(self, partition: int, saved: checkpoint.Checkpoint | None) -> float | None:
+        return checkpoint.committed_at(self.checkpoint_dir, partition) if saved else None
 
     def _forget(self, partition: int) -> PartitionData:
         self.partitions[partition] = data = PartitionData()
