@@ -159,9 +159,17 @@ def test_a_recreated_topic_replaces_its_partitions_in_the_table(pipeline):
     compact_once(pipeline)
     assert producer.stop() == 0
     old = {p: part for p, part in covered(pipeline).items()}
+    old_id = incarnation.current_topic_id(pipeline.admin(), pipeline.topic)
     producer = pipeline.start("producer.py")  # deletes and creates the topic: the consumers start afresh
-    wait_for(lambda: sum(pipeline.end_offsets().values()) == 200, 90, "the table sent again to the new topic")
+
+    def recreated():
+        try:
+            return incarnation.current_topic_id(pipeline.admin(), pipeline.topic) != old_id
+        except incarnation.TopicGone:
+            return False
+    wait_for(recreated, 90, "the topic recreated")
     new_id = incarnation.current_topic_id(pipeline.admin(), pipeline.topic)
+    wait_for(lambda: sum(pipeline.end_offsets().values()) == 200, 90, "the table sent again to the new topic")
     storage = open_storage(pipeline.data_url)
 
     def of_new_topic(p):
@@ -169,7 +177,8 @@ def test_a_recreated_topic_replaces_its_partitions_in_the_table(pipeline):
         return saved is not None and batches.read_info(storage, p, saved.batch_id).topic_id == new_id
     wait_for(lambda: all(of_new_topic(p) for p in range(4)), 90, "every partition committing the new topic")
     wait_caught_up(pipeline)
-    assert all(part is None for part in covered(pipeline).values()) and all(old.values())
+    now = covered(pipeline)
+    assert all(part is None for part in now.values()) and all(old.values()), (old, now)
     assert_layers_agree(pipeline)  # the old incarnation's table rows are not read
     compact_once(pipeline)
     assert multiset(table_part(pipeline)) == multiset(raw_view(pipeline))  # replaced, not added to
@@ -182,9 +191,11 @@ def test_raw_retention_deletes_only_covered_files_and_readers_still_see_everythi
     programs = start_pipeline(pipeline)
     rows_before = sum(multiset(raw_view(pipeline)).values())
     storage = open_storage(pipeline.data_url)
-    files_before = len(storage.names())
+    def batch_files():  # a write given up on a stalled DataNode may leave a temp file for a while: not a batch
+        return [name for name in storage.names() if name.endswith(".parquet")]
+    files_before = len(batch_files())
     compact_once(pipeline, RAW_RETENTION_SECONDS="0")
-    left = storage.names()
+    left = batch_files()
     assert len(left) == 4 and files_before > 4  # only each checkpoint's own batch stays
     for p in range(4):
         assert left.count(batches.batch_name(p, checkpoint.load(str(pipeline.checkpoint_dir), p).batch_id)) == 1
