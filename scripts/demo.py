@@ -1,7 +1,7 @@
 """Run the whole pipeline on the local stack and show its progress: `make demo`.
 
-Starts afresh (empty table, no topic, no batch files, no checkpoints), then runs the generator, the
-producer and one consumer per partition as subprocesses with the stack's environment (a variable
+Starts afresh (empty table, no topic, no batch files, no checkpoints, an empty table layer), then runs
+the generator, the producer, one consumer per partition and the compactor as subprocesses with the stack's environment (a variable
 already set wins, e.g. CHECKPOINT_DIR=hdfs://127.0.0.1:9000/checkpoints), their logs in
 var/log/demo-*.log. Every 2 s it prints rows in the table, messages per partition, committed
 batches and rows per partition, and the lag. Ctrl-C (or DEMO_SECONDS elapsed) stops the generator,
@@ -31,6 +31,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 from weather.common import checkpoint, topic  # noqa: E402
 from weather.common.config import Settings  # noqa: E402
 from weather.common.storage import open_storage  # noqa: E402
+from weather.common.table import TableVersion  # noqa: E402
 
 PROGRESS_EVERY = 2.0
 DRAIN_SECONDS = 30  # how long the consumers get to commit what is in Kafka when stopping
@@ -58,6 +59,9 @@ def start_afresh(settings: Settings, engine: sqlalchemy.Engine) -> None:
             storage.delete(name)
     for partition in range(settings.partitions):
         checkpoint.remove(settings.checkpoint_dir, partition)  # a local file or one on HDFS
+    layer = TableVersion.latest(settings.table_url)
+    if layer.delta is not None:
+        layer.delta.delete()  # one commit without rows; what it covered was of the topic just deleted
 
 
 class Programs:
@@ -144,6 +148,7 @@ def main() -> int:
     consumers = [f"consumer-{p}" for p in range(settings.partitions)]
     for partition in range(settings.partitions):
         programs.start("consumer.py", str(partition))
+    programs.start("compactor.py")  # folds committed batches into the table layer every 10 s
     progress = Progress(settings, engine)
     began = time.monotonic()
     try:
@@ -159,7 +164,7 @@ def main() -> int:
     drain_until = time.monotonic() + DRAIN_SECONDS
     while not progress.report(time.monotonic() - began) and time.monotonic() < drain_until:
         time.sleep(1)
-    programs.stop("producer", *consumers, "dashboard")
+    programs.stop("producer", *consumers, "compactor", "dashboard")
     print("committed data (eval \"$(make -s env)\" && .venv/bin/python src/reader.py):", flush=True)
     subprocess.run([sys.executable, "reader.py"], cwd=SRC, env=env)
     return 1 if any(code for code in (p.returncode for p in programs.running.values())) else 0

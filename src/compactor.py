@@ -13,6 +13,8 @@ import logging
 import os
 from pathlib import Path
 
+from deltalake.exceptions import DeltaError
+
 from weather.common import lock
 from weather.common.config import Settings
 from weather.common.program import ArgumentParser, run
@@ -22,6 +24,8 @@ from weather.compact.compactor import Compactor, ConcurrentCompactor, crash_hook
 
 USAGE = "python3 compactor.py [--once]"
 log = logging.getLogger("compactor")
+# A server down, or a table error worth another cycle; a lost commit race is ConcurrentCompactor.
+RETRIED = (*storage_errors, DeltaError)
 
 
 def main():
@@ -42,7 +46,7 @@ def main():
     try:
         while running():
             try:
-                cycle = retry(compactor.run_once, f"compacting into {settings.table_url}", log, storage_errors,
+                cycle = retry(compactor.run_once, f"compacting into {settings.table_url}", log, RETRIED,
                               settings.startup_wait if once else None, settings.storage_advice)
             except ConcurrentCompactor as error:
                 log.warning("%s; planning again", error)

@@ -3,12 +3,14 @@ once, whatever step it is killed at, with two compactors at once, across a recre
 retention on; the snapshot (table + raw tail) always equals the raw layer's committed view."""
 from __future__ import annotations
 
+import signal
+import time
 from collections import Counter
 
 import duckdb
 import pytest
 
-from consumer_world import assert_verified, settings, wait_caught_up
+from consumer_world import assert_verified, record_figures, seeded, settings, wait_caught_up
 from world import wait_for
 from weather.common import batches, checkpoint, incarnation
 from weather.common.storage import open_storage
@@ -18,6 +20,7 @@ from weather.read import committed, snapshot
 
 pytestmark = pytest.mark.faults
 SMALL_BATCHES = {"CONSUMER_MAX_POLL_RECORDS": "10"}
+COMPACTOR_KILLS = 12
 
 
 def readings(first_day, days):
@@ -209,3 +212,39 @@ def test_raw_retention_deletes_only_covered_files_and_readers_still_see_everythi
     assert reader.stdout.splitlines()[-1].split() == ["total", "250"], reader.stderr
     for program in programs:
         assert program.stop() == 0
+
+
+@pytest.mark.slow
+def test_compactors_and_consumers_killed_at_random_moments_under_load_fold_every_row_once(pipeline):
+    seed, rng = seeded("random compactor kills")
+    generator = pipeline.start("weather_generator.py", AUTOGRADER_DELAY_OVERRIDE_VAL="0.01")
+    producer = pipeline.start("producer.py")
+    consumers = {p: pipeline.start("consumer.py", str(p), **SMALL_BATCHES) for p in range(4)}
+    fast = {"COMPACT_EVERY_SECONDS": "0.3", "TABLE_OPTIMIZE_FILES": "4"}  # many commits and optimizes to land in
+    wait_for(lambda: len(pipeline.table_rows()) >= 100, 60, "the first rows")
+    compactor, versions = pipeline.start("compactor.py", **fast), []
+    for kill in range(COMPACTOR_KILLS):
+        time.sleep(rng.uniform(0.5, 4.0))
+        assert compactor.process.poll() is None, f"the compactor exited by itself:\n{compactor.stderr}"
+        compactor.process.send_signal(signal.SIGKILL)
+        compactor.wait(30)
+        versions.append(TableVersion.latest(settings(pipeline).table_url).version)
+        if kill % 3 == 0:  # a consumer too, now and then
+            partition = rng.randrange(4)
+            consumers[partition].process.send_signal(signal.SIGKILL)
+            consumers[partition].wait(30)
+            consumers[partition] = pipeline.start("consumer.py", str(partition), **SMALL_BATCHES)
+        assert_layers_agree(pipeline) if kill % 5 == 4 else None  # readers mid-run see every committed row once
+        compactor = pipeline.start("compactor.py", **fast)
+    assert generator.stop() == 0
+    rows = len(pipeline.table_rows())
+    wait_for(lambda: sum(pipeline.end_offsets().values()) >= rows, 60, "every row in Kafka")
+    wait_caught_up(pipeline)
+    assert compactor.stop() == 0, compactor.stderr
+    compact_once(pipeline)
+    assert multiset(table_part(pipeline)) == multiset(raw_view(pipeline))
+    found = assert_layers_agree(pipeline)
+    assert found.rows_expected == rows and len(set(versions)) > 1  # the table moved on between the kills
+    for program in (*consumers.values(), producer):
+        assert program.stop() == 0, program.stderr
+    record_figures("random_compactor_kills", found, seed=seed, kills=COMPACTOR_KILLS, table_versions=versions[-1])
