@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+from weather.common.waiting import pause, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +29,17 @@ def delete_topic(admin: KafkaAdminClient, topic: str) -> bool:
 
 def create_topic(admin: KafkaAdminClient, topic: str, partitions: int, replication_factor: int) -> None:
     """Create the topic and wait until every partition has a leader (until then sends fail)."""
-    deadline = time.monotonic() + LEADER_WAIT_MS / 1000
-    while True:
+    def created() -> bool:
         try:
             admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": replication_factor}})
-            break
         except TopicAlreadyExistsError:
-            # A deletion still in progress: the name frees up shortly.
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+            return False  # a deletion still in progress: the name frees up shortly
+        return True
+
+    try:
+        wait_until(created, LEADER_WAIT_MS / 1000, f"creating topic {topic}", every=0.5)
+    except TimeoutError:
+        raise TopicAlreadyExistsError(f"topic {topic} still exists {LEADER_WAIT_MS // 1000} s after its deletion") from None
     admin.wait_for_topics([topic], timeout_ms=LEADER_WAIT_MS)
 
 
@@ -45,7 +47,7 @@ def reset_topic(admin: KafkaAdminClient, topic: str, partitions: int, replicatio
     """The specification's start: delete any previous topic, pause only if one was deleted, create it anew."""
     if delete_topic(admin, topic):
         log.info("deleted topic %s; waiting %d s for the deletion to settle", topic, DELETE_SETTLE_SECONDS)
-        time.sleep(DELETE_SETTLE_SECONDS)
+        pause(DELETE_SETTLE_SECONDS)
     else:
         log.info("topic %s did not exist", topic)
     create_topic(admin, topic, partitions, replication_factor)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -42,6 +41,7 @@ from weather.common.checkpoint import Checkpoint, CorruptCheckpoint
 from weather.common.config import Settings
 from weather.common.storage import Storage, open_storage
 from weather.common.table import TableVersion
+from weather.common.waiting import wait_until
 
 Row = tuple  # (station_id, date "YYYY-MM-DD", degrees)
 EXPECTED_QUERY = text("SELECT station_id, date, degrees FROM temperatures WHERE id <= :last_id")
@@ -232,9 +232,7 @@ def caught_up(settings: Settings) -> bool:
 
 
 def wait_until_caught_up(settings: Settings, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not caught_up(settings):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
+    try:
+        return wait_until(lambda: caught_up(settings), seconds, "every checkpoint at its log end", every=0.5)
+    except TimeoutError:
+        return False
