@@ -7,7 +7,8 @@ PLANNED    the table's newest version and each partition's checkpoint are read: 
            ones. A partition continues (raw batches B+1..M appended after the B the table covers
            for the same topic incarnation, their offsets following its recorded one), or is replaced
            (its first batches of a new incarnation, or a table that disagrees with the raw layer:
-           its rows replaced by raw batches 0..M in one commit), or has nothing new.
+           its rows replaced by raw batches from 0 in one commit, the rest appended by the next
+           cycles), or has nothing new. At most COMPACT_MAX_BATCHES raw files a partition a cycle.
 READ       those raw batches are in memory, their offsets checked to follow each other; nothing is written.
 COMMITTED  one Delta commit per kind of work holds their rows and, atomically, what the table now
            covers (the application transactions). A crash before this leaves at most unreferenced
@@ -149,11 +150,13 @@ class Compactor:
         appended = [plan for plan in plans if not plan.replace]
         if appended:
             self._commit([read[plan.partition] for plan in appended], appended)
-        for plan in plans:
-            if plan.replace:
-                self.log.info("partition %d: raw batches 0..%d of topic id %s in place of whatever the table held "
-                              "of the partition", plan.partition, plan.last, plan.topic_id)
-                self._commit([read[plan.partition]], [plan], replace=plan.partition)
+        replaced = [plan for plan in plans if plan.replace]
+        for plan in replaced:
+            self.log.info("partition %d: raw batches 0..%d of topic id %s in place of whatever the table held "
+                          "of the partition", plan.partition, plan.last, plan.topic_id)
+        if replaced:
+            self._commit([read[plan.partition] for plan in replaced], replaced,
+                         replace=[plan.partition for plan in replaced])
         self.reached(Step.COMMITTED)
         cycle.batches = sum(plan.last - plan.first + 1 for plan in plans)
         cycle.rows = sum(rows.num_rows for rows in read.values())
@@ -182,17 +185,18 @@ class Compactor:
             return None
         if replace or covered is None or covered.batch_id > saved.batch_id or covered.batch_id == saved.batch_id:
             self._retained_below.pop(partition, None)  # the raw batches are numbered from 0 again
-            return Plan(partition, topic_id, 0, saved.batch_id, 0, saved.offset, replace=True)
+            return self._capped(Plan(partition, topic_id, 0, saved.batch_id, 0, saved.offset, replace=True))
         return self._capped(Plan(partition, topic_id, covered.batch_id + 1, saved.batch_id, covered.offset,
                                  saved.offset, replace=False))
 
     def _capped(self, plan: Plan) -> Plan:
-        """At most max_batches raw files a cycle, so a backlog is committed in steps (a replacement is whole)."""
+        """At most max_batches raw files a cycle, so a backlog is committed in steps that each finish (a
+        replacement too: its first step replaces, the next ones append)."""
         last = plan.first + self.max_batches - 1
-        if plan.replace or last >= plan.last:
+        if last >= plan.last:
             return plan
         end_offset = batches.read_info(self.storage, plan.partition, last).offsets.last + 1
-        return Plan(plan.partition, plan.topic_id, plan.first, last, plan.offset, end_offset, replace=False)
+        return Plan(plan.partition, plan.topic_id, plan.first, last, plan.offset, end_offset, plan.replace)
 
     # -- reading -----------------------------------------------------------------------------------
     def _read(self, plan: Plan) -> pa.Table:
@@ -214,13 +218,15 @@ class Compactor:
         return rows.append_column("partition", pa.array([plan.partition] * rows.num_rows, pa.int32()))
 
     # -- committing --------------------------------------------------------------------------------
-    def _commit(self, tables: list[pa.Table], plans: list[Plan], replace: int | None = None) -> None:
+    def _commit(self, tables: list[pa.Table], plans: list[Plan], replace: list[int] | None = None) -> None:
+        """One Delta commit: the rows appended, or in place of the `replace` partitions' rows, with the plans'
+        coverage as application transactions."""
         transactions = [txn for plan in plans for txn in table.transactions_for(plan.partition, plan.topic_id,
                                                                                  plan.covered)]
         rows = pa.concat_tables(tables).cast(table.SCHEMA)
         try:
-            write_deltalake(self.table_url, rows, mode="overwrite" if replace is not None else "append",
-                            predicate=f"partition = {replace}" if replace is not None else None,
+            write_deltalake(self.table_url, rows, mode="overwrite" if replace else "append",
+                            predicate=f"partition IN ({', '.join(map(str, replace))})" if replace else None,
                             partition_by=["partition"], configuration=table.PROPERTIES,
                             target_file_size=self.file_bytes,
                             # No rebase onto a newer version: delta-rs let two first commits of a new table
