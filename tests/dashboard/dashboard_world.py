@@ -40,6 +40,20 @@ def api_state(url: str) -> dict:
         return json.load(response)
 
 
+def checkpoints(world: Pipeline) -> dict[int, checkpoint.Checkpoint | None]:
+    return {p: checkpoint.load(str(world.checkpoint_dir), p) for p in PARTITIONS}
+
+
+def settle(world: Pipeline) -> dict[int, checkpoint.Checkpoint]:
+    """Wait until every row of the table is in Kafka and committed; the checkpoints then."""
+    def caught_up():
+        saved = checkpoints(world)
+        ends = world.end_offsets()
+        return (ends and sum(ends.values()) == len(world.table_rows())
+                and all(saved[p] and saved[p].offset == ends[p] for p in PARTITIONS) and saved)
+    return wait_for(caught_up, 90, "the consumers to commit every row", interval=0.5)
+
+
 class LivePipeline:
     """Generator, producer and one consumer per partition running on an isolated world, plus the dashboard."""
 
@@ -54,17 +68,8 @@ class LivePipeline:
         assert generator.stop() == 0, generator.stderr
         self.dashboard, self.url = start_dashboard(world)
 
-    def checkpoints(self) -> dict[int, checkpoint.Checkpoint | None]:
-        return {p: checkpoint.load(str(self.world.checkpoint_dir), p) for p in PARTITIONS}
-
     def settle(self) -> dict[int, checkpoint.Checkpoint]:
-        """Wait until every row of the table is in Kafka and committed; the checkpoints then."""
-        def caught_up():
-            saved = self.checkpoints()
-            ends = self.world.end_offsets()
-            return (ends and sum(ends.values()) == len(self.world.table_rows())
-                    and all(saved[p] and saved[p].offset == ends[p] for p in PARTITIONS) and saved)
-        return wait_for(caught_up, 90, "the consumers to commit every row", interval=0.5)
+        return settle(self.world)
 
     def committed(self):
         """The committed rows as the reader sees them (weather/read/committed.py)."""

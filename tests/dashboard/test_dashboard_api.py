@@ -1,11 +1,14 @@
 """/api/state against the real stack: its figures are the reader's, MySQL's and Kafka's."""
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 
-from dashboard_world import PARTITIONS, api_state, closed_port, start_dashboard
-from weather.common import checkpoint
+from dashboard_world import PARTITIONS, api_state, closed_port, settle, start_dashboard
+from weather.common import batches, checkpoint
+from weather.common.storage import open_storage
 from weather.read.dashboard.state import WAITING
+from world import STATIONS, wait_for
 
 
 def test_the_figures_equal_the_readers_and_the_servers(live):
@@ -55,3 +58,41 @@ def test_unreachable_servers_are_named_and_the_rest_still_shows(world):
     assert "storage unreachable" in first["message"]
     assert state["totals"]["mysql_rows"] is None
     assert dashboard.process.poll() is None  # still serving
+
+
+def daily_readings(first_day: int, days: int) -> list[tuple[str, str, float]]:
+    start = datetime.date(2001, 1, 1)
+    return [(station, (start + datetime.timedelta(days=day)).isoformat(), day + i / 10)
+            for day in range(first_day, first_day + days) for i, station in enumerate(STATIONS)]
+
+
+def test_a_compacted_partition_is_read_from_the_table(world):
+    """The compactor folded every committed batch into the table and deleted their raw files (raw retention):
+    the dashboard still shows every committed row, read from the table's part and the raw tail after it."""
+    world.start("producer.py")
+    wait_for(lambda: world.partitions() == list(PARTITIONS), 60, "the topic")
+    for partition in PARTITIONS:
+        world.start("consumer.py", str(partition), CONSUMER_MAX_POLL_RECORDS="10")
+    world.insert(daily_readings(0, 40))
+    saved = settle(world)
+    compacted = world.run("compactor.py", "--once", timeout=180, RAW_RETENTION_SECONDS="0")
+    assert compacted.returncode == 0, compacted.stderr
+    storage = open_storage(world.data_url)
+    # Only each checkpoint's own batch is left of the raw files the table now holds.
+    assert {p: batches.batch_ids(storage, p) for p in PARTITIONS} == {p: [saved[p].batch_id] for p in PARTITIONS}
+    assert all(saved[p].batch_id > 0 for p in PARTITIONS)
+    world.insert(daily_readings(40, 10))  # a raw tail after the table's part
+    saved = settle(world)
+
+    _, url = start_dashboard(world)
+    state = api_state(url)
+    rows = world.table_rows()
+    assert state["errors"] == [] and [row["message"] for row in state["partitions"]] == [""] * len(PARTITIONS)
+    assert state["totals"]["committed_rows"] == len(rows) == 500
+    assert {s["station_id"]: s["rows"] for s in state["stations"]} == Counter(station for _, station, _, _ in rows)
+    assert [(row["rows"], row["batch_id"]) for row in state["partitions"]] == [
+        (saved[p].offset, saved[p].batch_id) for p in PARTITIONS]
+    chart = state["chart"]
+    assert chart["dates"][-1] == "2001-02-19" and len(chart["dates"]) == 50
+    # StationA reads the day's number: its last 7-day mean is the mean of days 43..49.
+    assert chart["series"]["StationA"][-1] == 49.0 and chart["rolling_mean"]["StationA"][-1] == 46.0

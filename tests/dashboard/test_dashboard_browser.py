@@ -17,6 +17,21 @@ def expected_offsets(saved) -> dict[int, str]:
     return {p: f"{saved[p].offset:,}" for p in PARTITIONS}
 
 
+def charted_stations(page) -> list[str]:
+    return page.evaluate("[...document.querySelectorAll('#charts canvas')].map(c => c.dataset.station)")
+
+
+def tooltip_at_last_day(page, station: str) -> tuple[list[str], list[str]]:
+    """Hover over the station's chart at its last day: the tooltip's title and lines."""
+    canvas = page.locator(f'#charts canvas[data-station="{station}"]')
+    right, middle = canvas.evaluate(
+        "c => { const area = Chart.getChart(c).chartArea; return [area.right, (area.top + area.bottom) / 2]; }")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + right - 1, box["y"] + middle)
+    return canvas.evaluate(
+        "c => { const tip = Chart.getChart(c).tooltip; return [tip.title, tip.body.flatMap(b => b.lines)]; }")
+
+
 def later_days(last_date: str, count: int) -> list[tuple[str, str, float]]:
     """count more days of readings for every station after last_date, as the generator would add them."""
     first = datetime.date.fromisoformat(last_date)
@@ -29,7 +44,7 @@ def test_the_page_shows_the_committed_data_and_follows_new_batches(live, page):
     page.goto(live.url)
     wait_for(lambda: shown_offsets(page) == expected_offsets(saved), 30, "the committed offsets on the page")
     stations = sorted(set(live.committed()["station_id"].to_pylist()))
-    assert page.evaluate("Chart.getChart('chart').data.datasets.map(d => d.label)") == stations
+    assert charted_stations(page) == stations  # one chart per station
     assert page.locator("#stations tbody tr").count() == len(stations)
     assert page.locator("#banners .banner").count() == 0
     page.evaluate("window.notReloaded = true")  # a reload would lose it
@@ -40,8 +55,12 @@ def test_the_page_shows_the_committed_data_and_follows_new_batches(live, page):
     wait_for(lambda: shown_offsets(page) == expected_offsets(saved), 30, "the new offsets on the page")
     assert page.evaluate("window.notReloaded") is True
     new_last = (datetime.date.fromisoformat(last_date) + datetime.timedelta(days=20)).isoformat()
-    wait_for(lambda: page.evaluate("Chart.getChart('chart').data.labels.at(-1)") == new_last, 10,
-             "the chart's new last day")
+    wait_for(lambda: page.evaluate("Chart.getChart(document.querySelector('#charts canvas')).data.labels.at(-1)")
+             == new_last, 10, "the chart's new last day")
+    # Every station read 20 + day on the 20 new days: on the last, 40 and a 7-day mean of 34..40.
+    _, lines = wait_for(lambda: (tip := tooltip_at_last_day(page, "StationC"))[0] == [new_last] and tip, 10,
+                        "the tooltip of the last day")
+    assert lines == ["7-day mean: 37.00 °", "daily: 40.00 °"]
     assert page.locator("#committed-rows").inner_text() == f"{live.committed().num_rows:,}"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)

@@ -12,7 +12,8 @@ and the checkpoint, read again afterwards, has not gone back; otherwise it is re
 
 A reader that keeps what it read (the dashboard) asks only for the batches after those: they are
 taken as such only if they continue them (same topic id, offsets on from where those ended);
-otherwise, as after a rewrite with other batch boundaries, the partition is read again from batch 0.
+otherwise, as after a rewrite with other batch boundaries, the partition is read again from batch 0,
+or not at all for a reader that reads it afresh its own way (the dashboard, through the table).
 """
 from __future__ import annotations
 
@@ -66,15 +67,19 @@ class PartitionSnapshot:
 
 
 def read_partition(storage: Storage, checkpoint_dir: str, partition: int, attempts: int = 5,
-                   check_tiling: bool = True, known: ReadThrough | None = None) -> PartitionSnapshot:
+                   check_tiling: bool = True, known: ReadThrough | None = None,
+                   reread_all: bool = True) -> PartitionSnapshot:
     """A consistent snapshot of the partition's committed batches (see above).
 
-    known: what the caller has read already; then only the batches after it, if they continue it.
+    known: what the caller has read already; then only the batches after it, if they continue it. If they
+    do not: all batches again, or with reread_all=False none (continues=False says to read it afresh).
     check_tiling=False: for the verifier, which reports batches that do not tile as damage itself.
     """
     for _ in range(attempts):
         saved = checkpoint.load(checkpoint_dir, partition)
         start = known if known and known.covered_by(saved) else None
+        if known and not start and not reread_all:
+            return PartitionSnapshot(saved, [])
         batch_ids = range(start.batch_id + 1 if start else 0, saved.batch_id + 1) if saved else range(0)
         read = [_read(storage, partition, batch_id) for batch_id in batch_ids]
         topic_ids = {batch.info.topic_id for batch in read if batch.info} | ({start.topic_id} if start else set())
@@ -82,6 +87,8 @@ def read_partition(storage: Storage, checkpoint_dir: str, partition: int, attemp
         if len(topic_ids) <= 1 and (saved is None or (again is not None and again.batch_id >= saved.batch_id)) \
                 and (not check_tiling or _tiled(start.next_offset if start else 0, saved, read)):
             return PartitionSnapshot(saved, read, start is not None)
+        if known and not reread_all:
+            return PartitionSnapshot(saved, [])
         known = None  # changed while read, or the batches do not continue what was known: read them all
     raise StaleRead(f"partition {partition}: its batches kept changing while being read (a topic recreated, a "
                     "rewrite); try again")

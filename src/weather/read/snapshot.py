@@ -32,6 +32,7 @@ class PartitionView:
     covered: Covered | None  # the table's part (batches 0..covered.batch_id); None: the table holds none of it
     table_rows: pa.Table  # the table's rows of the partition (empty without its part)
     raw: list[CommittedBatch]  # the raw batches after the table's part, up to the checkpoint
+    topic_id: str | None = None  # the incarnation the table's part was looked up for (the checkpoint's batch's)
 
     @property
     def first_raw_offset(self) -> int:
@@ -64,8 +65,8 @@ def read_partition(storage: Storage, checkpoint_dir: str, version: TableVersion,
     known = ReadThrough(covered.batch_id, covered.offset, topic_id) if covered else None
     raw = committed.read_partition(storage, checkpoint_dir, partition, check_tiling=check_tiling, known=known)
     if not raw.continues:
-        return PartitionView(raw.saved, None, batches.SCHEMA.empty_table(), raw.batches)
-    return PartitionView(raw.saved, covered, version.rows([partition]), raw.batches)
+        return PartitionView(raw.saved, None, batches.SCHEMA.empty_table(), raw.batches, topic_id)
+    return PartitionView(raw.saved, covered, version.rows([partition]), raw.batches, topic_id)
 
 
 def read_views(storage: Storage, checkpoint_dir: str, table_url: str, partitions: Iterable[int],

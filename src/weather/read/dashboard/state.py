@@ -6,8 +6,6 @@ import threading
 import time
 from collections import deque
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from kafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,8 +13,8 @@ from weather.common.config import Settings
 from weather.common.storage import Storage
 from .cache import CommittedCache
 from .probes import HdfsProbe, KafkaProbe, MysqlProbe, TopicMissing
+from .summary import summarize
 
-CHART_DAYS = 365  # the chart shows the last year of committed days; the station table covers all
 RATE_WINDOW = 60.0  # seconds of committed-row history behind "rows/s"
 WAITING = "waiting for the first committed batch"
 
@@ -30,7 +28,7 @@ def _problem(error: BaseException) -> str:
 class Dashboard:
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
-        self.cache = CommittedCache(storage, settings.checkpoint_dir, range(settings.partitions))
+        self.cache = CommittedCache(storage, settings.checkpoint_dir, settings.table_url, range(settings.partitions))
         self.kafka = KafkaProbe(settings)
         self.mysql = MysqlProbe(settings)
         self.hdfs = HdfsProbe(settings)
@@ -70,11 +68,12 @@ class Dashboard:
             mysql_rows = None
             down("MySQL", self.mysql.address, getattr(error, "orig", None) or error)
         stations, chart = self._summaries()
-        committed_rows = sum(data.table.num_rows for data in self.cache.partitions.values())
+        committed_rows = sum(data.rows for data in self.cache.partitions.values())
         return {
             "updated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "config": {"topic": self.settings.topic, "data_url": self.settings.data_url,
-                       "checkpoint_dir": self.settings.checkpoint_dir, "kafka": self.kafka.address,
+                       "checkpoint_dir": self.settings.checkpoint_dir, "table_url": self.settings.table_url,
+                       "kafka": self.kafka.address,
                        "mysql": self.mysql.address},
             "errors": errors,
             "totals": {"mysql_rows": mysql_rows, "committed_rows": committed_rows,
@@ -93,9 +92,9 @@ class Dashboard:
                "message": data.error or ("" if saved else WAITING),
                "batch_id": saved.batch_id if saved else None, "offset": saved.offset if saved else None,
                "log_end_offset": end, "lag_messages": None if end is None else end - offset,
-               "lag_seconds": None, "rows": data.table.num_rows,
-               "rows_per_file": round(data.table.num_rows / (data.read_through + 1), 2) if data.read_through >= 0 else None,
-               "last_file_rows": data.last_batch_rows if data.read_through >= 0 else None,
+               "lag_seconds": None, "rows": data.rows,
+               "rows_per_file": round(data.rows / (data.read_through + 1), 2) if data.read_through >= 0 else None,
+               "last_file_rows": data.last_batch_rows,
                "seconds_since_commit": round(time.time() - data.committed_at, 1) if data.committed_at else None}
         if end is not None:
             unread_since = first_unread.get(partition)
@@ -118,28 +117,7 @@ class Dashboard:
     def _summaries(self) -> tuple[list[dict], dict]:
         """Per-station figures and the chart's series, recomputed only when committed rows changed."""
         if self._summary_version != self.cache.version:
-            self._summary = summarize(self.cache.table())
+            self._summary = summarize(self.cache.summaries())
             self._summary_version = self.cache.version
         return self._summary
 
-
-def summarize(table: pa.Table) -> tuple[list[dict], dict]:
-    grouped = table.group_by("station_id").aggregate(
-        [("degrees", "count"), ("date", "min"), ("date", "max"), ("degrees", "mean"), ("degrees", "min"),
-         ("degrees", "max")])
-    stations = sorted(({"station_id": row["station_id"], "rows": row["degrees_count"], "first_date": row["date_min"],
-                        "last_date": row["date_max"], "mean": round(row["degrees_mean"], 2),
-                        "min": round(row["degrees_min"], 2), "max": round(row["degrees_max"], 2)}
-                       for row in grouped.to_pylist()), key=lambda station: station["station_id"])
-    chart = {"days": CHART_DAYS, "dates": [], "series": {station["station_id"]: [] for station in stations}}
-    if stations:
-        last = datetime.date.fromisoformat(max(station["last_date"] for station in stations))
-        since = (last - datetime.timedelta(days=CHART_DAYS - 1)).isoformat()
-        recent = table.filter(pc.greater_equal(table["date"], since)).to_pylist()
-        chart["dates"] = dates = sorted({row["date"] for row in recent})
-        index = {date: i for i, date in enumerate(dates)}
-        for name in chart["series"]:
-            chart["series"][name] = [None] * len(dates)  # a day a station has no committed reading is a gap
-        for row in recent:
-            chart["series"][row["station_id"]][index[row["date"]]] = round(row["degrees"], 2)
-    return stations, chart

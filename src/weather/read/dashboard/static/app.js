@@ -1,11 +1,10 @@
-// Polls /api/state and redraws in place: no page reload, and the chart keeps which stations are hidden.
+// Polls /api/state and redraws in place: no page reload.
 "use strict";
 
 const REFRESH_MS = 2000;
 // Ten stations, ten colours: Chart.js's own palette repeats after seven.
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"];
-let chart = null;
 
 const fmt = (value, digits = 0) =>
   value === null || value === undefined ? "–" : Number(value).toLocaleString("en-US", {
@@ -45,6 +44,57 @@ function showBanners(messages) {
   document.getElementById("banners").replaceChildren(...banners);
 }
 
+// One small chart per station, all on one scale: ten raw daily lines over a year read as noise, one
+// station's 7-day mean over its daily dots does not. Hovering shows the day's reading and the mean.
+const charts = new Map();  // station -> its Chart
+let drawn = "";  // the chart data last drawn, as JSON: redraw only when it changed
+
+// The y axis every station's chart shares: round steps, at most five of them, around every daily reading.
+const STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 250, 500, 1000];
+
+function scaleOf(data) {
+  const values = Object.values(data.series).flat().filter((v) => v !== null);
+  if (!values.length) return {};
+  const low = Math.min(...values), high = Math.max(...values, low + 1);
+  const stepSize = STEPS.find((step) => (high - low) / step <= 5) ?? STEPS.at(-1);
+  return {min: Math.floor(low / stepSize) * stepSize, max: Math.ceil(high / stepSize) * stepSize, stepSize};
+}
+
+const shortDate = (date) => new Date(date).toLocaleDateString("en-US", {month: "short", day: "numeric",
+                                                                        timeZone: "UTC"});
+
+function stationChart(station, colour) {
+  const figure = document.createElement("figure");
+  figure.className = "panel";
+  figure.dataset.station = station;
+  const caption = document.createElement("figcaption");
+  caption.textContent = station;
+  caption.style.borderColor = colour;
+  const box = document.createElement("div");
+  box.className = "panel-box";
+  const canvas = document.createElement("canvas");
+  canvas.dataset.station = station;
+  box.append(canvas);
+  figure.append(caption, box);
+  document.getElementById("charts").append(figure);
+  const degrees = (value) => `${Number(value).toFixed(2)} °`;
+  return new Chart(canvas, {
+    type: "line",
+    data: {labels: [], datasets: [
+      {label: "7-day mean", data: [], borderColor: colour, backgroundColor: colour, borderWidth: 2, pointRadius: 0,
+       spanGaps: true, order: 0},
+      {label: "daily", data: [], showLine: false, pointRadius: 1.2, pointHoverRadius: 3, borderWidth: 0,
+       backgroundColor: `${colour}66`, order: 1},
+    ]},
+    options: {animation: false, maintainAspectRatio: false, interaction: {mode: "index", intersect: false},
+              plugins: {legend: {display: false},
+                        tooltip: {callbacks: {label: (item) => `${item.dataset.label}: ${degrees(item.raw)}`}}},
+              scales: {x: {ticks: {maxRotation: 0, autoSkipPadding: 24,
+                                   callback(value) { return shortDate(this.getLabelForValue(value)); }}},
+                       y: {ticks: {}}}},
+  });
+}
+
 function drawChart(data) {
   const note = document.getElementById("chart-note");
   note.textContent = data.dates.length
@@ -54,33 +104,32 @@ function drawChart(data) {
     note.textContent = "the chart library did not load (/vendor/chart.js): run `make setup`";
     return;
   }
-  if (chart === null) {
-    chart = new Chart(document.getElementById("chart"), {
-      type: "line",
-      data: {labels: [], datasets: []},
-      options: {animation: false, maintainAspectRatio: false, spanGaps: true, elements: {point: {radius: 0}},
-                interaction: {mode: "nearest", intersect: false},
-                scales: {y: {title: {display: true, text: "degrees"}}}},
-    });
+  const json = JSON.stringify(data);
+  if (json === drawn) return;
+  drawn = json;
+  const scale = scaleOf(data);
+  Object.keys(data.series).forEach((station, index) => {
+    if (!charts.has(station)) charts.set(station, stationChart(station, COLOURS[index % COLOURS.length]));
+    const chart = charts.get(station);
+    chart.data.labels = data.dates;
+    chart.data.datasets[0].data = data.rolling_mean[station];
+    chart.data.datasets[1].data = data.series[station];
+    Object.assign(chart.options.scales.y, {min: scale.min, max: scale.max});
+    chart.options.scales.y.ticks.stepSize = scale.stepSize;
+    chart.update("none");
+  });
+  for (const [station, chart] of charts) {
+    if (station in data.series) continue;
+    chart.canvas.closest("figure").remove();
+    chart.destroy();
+    charts.delete(station);
   }
-  chart.data.labels = data.dates;
-  for (const [station, values] of Object.entries(data.series)) {
-    let dataset = chart.data.datasets.find((d) => d.label === station);
-    if (!dataset) {
-      const colour = COLOURS[chart.data.datasets.length % COLOURS.length];
-      dataset = {label: station, data: [], borderWidth: 1.5, borderColor: colour, backgroundColor: colour};
-      chart.data.datasets.push(dataset);
-    }
-    dataset.data = values;
-  }
-  chart.data.datasets = chart.data.datasets.filter((d) => d.label in data.series);
-  chart.update("none");
 }
 
 function render(state) {
   const c = state.config;
   document.getElementById("source").textContent =
-    `topic ${c.topic} · ${c.data_url} · checkpoints ${c.checkpoint_dir} · MySQL ${c.mysql}`;
+    `topic ${c.topic} · ${c.data_url} · checkpoints ${c.checkpoint_dir} · table ${c.table_url} · MySQL ${c.mysql}`;
   showBanners(state.errors.map((e) => `${e.server} at ${e.address}: ${e.message}`));
   document.getElementById("mysql-rows").textContent = fmt(state.totals.mysql_rows);
   document.getElementById("committed-rows").textContent = fmt(state.totals.committed_rows);
