@@ -24,7 +24,7 @@ from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 from stack.servers import (CONF, HOST, NAMENODE_HTTP_PORT, Topology, environment, fsck,  # the stack's own view
                            live_datanode_ports)
 from weather.common.storage import open_storage  # the pipeline's HDFS client, as the consumers use it
-from world import wait_for
+from world import wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,13 +138,6 @@ def replicas(path: str) -> list[int]:
     """Live replicas of each block of the file at path, as the NameNode's fsck counts them."""
     return [int(word.split("=")[1]) for line in fsck(path).splitlines() if " len=" in line
             for word in line.split() if word.startswith("Live_repl=")]
-
-
-def wait_until(condition, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()) and time.monotonic() < deadline:
-        time.sleep(interval)
-    return result
 
 
 def test_three_datanodes_live_and_the_pipelines_files_get_three_replicas(monkeypatch):
