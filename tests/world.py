@@ -34,16 +34,20 @@ TABLE_DDL = ("CREATE TABLE temperatures (id INT NOT NULL AUTO_INCREMENT PRIMARY 
              "station_id TEXT, date DATE, degrees DOUBLE)")
 
 
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.2):
+    """Poll condition() until it returns something truthy or timeout seconds have passed; its last result."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()) and time.monotonic() <= deadline:
+        time.sleep(interval)
+    return result
+
+
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
     """Poll condition() until it returns something truthy; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    result = wait_until(condition, timeout, interval)
+    if not result:
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    return result
 
 
 class Program:

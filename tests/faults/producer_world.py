@@ -17,7 +17,7 @@ from weather.common import report
 from weather.common import records
 from weather.read import verify
 from weather.common.config import Settings
-from world import ROOT, STATIONS
+from world import ROOT, STATIONS, wait_until
 
 INSERT = sqlalchemy.text("INSERT INTO temperatures (station_id, date, degrees) VALUES (:s, :d, :g)")
 
@@ -30,15 +30,6 @@ def fault_seed(name: str) -> random.Random:
     seed = int(os.environ.get("FAULT_SEED", DEFAULT_SEED))
     print(f"{name}: FAULT_SEED={seed}", flush=True)
     return random.Random(seed)
-
-
-def wait_until(condition, timeout: float, interval: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
 
 
 def filler(count: int, first_day: int = 0) -> list[tuple[str, str, float]]:
@@ -121,7 +112,7 @@ def kafka_verdict(pipeline) -> KafkaVerdict:
 
 def all_in_kafka(pipeline, timeout: float) -> KafkaVerdict:
     """Wait until the topic holds as many messages as the table has rows, then judge it."""
-    wait_until(lambda: sum(pipeline.end_offsets().values()) >= len(pipeline.table_rows()), timeout)
+    wait_until(lambda: sum(pipeline.end_offsets().values()) >= len(pipeline.table_rows()), timeout, 0.5)
     return kafka_verdict(pipeline)
 
 

@@ -61,13 +61,15 @@ def test_datanodes_killed_at_random_while_consumers_commit(pipeline):
 
 def test_every_batch_reads_in_full_right_after_its_checkpoint_across_a_namenode_restart(pipeline):
     generator, producer, consumers, watcher = start_pipeline(pipeline)
-    time.sleep(3)
+
+    def commits_since(moment: float) -> int:
+        return sum(1 for at, _, _ in list(watcher.found.commits) if at > moment)
+
+    wait_for(lambda: commits_since(0) >= 20, 60, "20 commits before the restart")
     with server_down("namenode", "stop"):  # started again (and ready) on leaving the block
-        time.sleep(2)
+        time.sleep(2)  # the outage
     restarted = time.monotonic()
-    wait_for(lambda: watcher.found.commits and watcher.found.commits[-1][0] > restarted, 120,
-             "commits after the NameNode restart")
-    time.sleep(5)
+    wait_for(lambda: commits_since(restarted) >= 40, 120, "40 commits after the NameNode restart")
     found, read_back = finish(pipeline, generator, producer, consumers, watcher)
     record_figures("namenode_restart_read_back", found, batches_read_back=read_back.checked,
                    reads_put_off_while_the_namenode_was_down_or_in_safe_mode=read_back.deferred)

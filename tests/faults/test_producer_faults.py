@@ -20,7 +20,9 @@ def test_rows_committed_out_of_id_order_are_each_sent_once(pipeline):
     try:
         wait_for(lambda: pipeline.partitions() == [0, 1, 2, 3], 60, "the topic")
         with SlowWriters(pipeline.engine, rng, writers=6, hold_max=1.5, rollback_rate=0.1) as writers:
-            time.sleep(12)
+            # until the producer has given up waiting for a rolled-back id and 100 rows are committed
+            wait_for(lambda: "did not appear within 3.0 s" in producer.stderr and writers.committed >= 100, 90,
+                     "the producer to give up on a rolled-back id")
         verdict = all_in_kafka(pipeline, 30)
         print(f"out-of-order: {writers.committed} committed, {writers.rolled_back} rolled back; {verdict.line()}")
         assert verdict.ok, verdict.line()

@@ -10,9 +10,14 @@ import time
 import pytest
 
 from producer_world import all_in_kafka, committed_verdict, server_down
-from world import wait_for
+from world import wait_for, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+
+def said_retrying(programs, name: str) -> bool:
+    logs = "".join(p.stderr for p in programs if p.name.startswith(name))
+    return "; retrying" in logs or "not acknowledged" in logs
 
 
 @pytest.mark.parametrize("server, how, producer_args, who_retries", [
@@ -29,8 +34,8 @@ def test_every_program_rides_out_a_server_restart(pipeline, server, how, produce
     programs = [generator, producer, *consumers]
     wait_for(lambda: sum(pipeline.end_offsets().values()) >= 300, 60, "300 rows in Kafka")
     began = time.monotonic()
-    with server_down(server, how):
-        time.sleep(4)  # long enough for every program to hit the outage
+    with server_down(server, how):  # until each program that needs it has said it is retrying (15 s at most)
+        wait_until(lambda: all(said_retrying(programs, name) for name in who_retries), 15)
     outage = time.monotonic() - began
     before = len(pipeline.table_rows())
     wait_for(lambda: sum(pipeline.end_offsets().values()) >= before + 300, 120, "the pipeline moving again")
@@ -44,7 +49,7 @@ def test_every_program_rides_out_a_server_restart(pipeline, server, how, produce
     assert in_kafka.ok, in_kafka.line()
     assert found.ok and found.rows_expected == in_kafka.rows, found.line()
     for name in who_retries:
-        logs = "".join(p.stderr for p in programs if p.name.startswith(name))
-        assert "; retrying" in logs or "not acknowledged" in logs, f"no {name} said it was retrying:\n{logs[-3000:]}"
+        assert said_retrying(programs, name), f"no {name} said it was retrying:\n" + \
+            "".join(p.stderr for p in programs if p.name.startswith(name))[-3000:]
     for program in programs[1:]:
         assert program.stop() == 0, program.stderr[-3000:]

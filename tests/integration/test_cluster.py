@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from stack.topology import Topology, environment
-from world import ROOT, Pipeline, wait_for
+from world import ROOT, Pipeline, wait_for, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -189,8 +189,8 @@ def test_random_broker_kills_under_the_whole_pipeline(cluster_pipeline):
                 try:
                     rows_before = len(world.table_rows())
                     wait_for(lambda: len(world.table_rows()) > rows_before + 100, 60, "the generator going on")
-                    time.sleep(8)
-                    blocked = waits() > waits_before  # it said it is waiting for acknowledgements
+                    # it says it is waiting for acknowledgements (30 s at most: the assertion below names it)
+                    blocked = wait_until(lambda: waits() > waits_before, 30)
                 finally:
                     assert stack("start", second).returncode == 0
             time.sleep(rng.uniform(1, 5))

@@ -4,9 +4,10 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
-import time
+import threading
 
 from kafka import KafkaProducer
 
@@ -23,11 +24,19 @@ def test_debug_prints_only_dicts_even_with_stderr_merged_into_stdout(pipeline):
     # One stream for both, as `docker exec -t` gives a terminal.
     debug = subprocess.Popen([sys.executable, "debug.py"], cwd=SRC, env=pipeline.env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    time.sleep(15)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in debug.stdout:
+            lines.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_for(lambda: len(lines) > 50 or debug.poll() is not None, 60, "debug.py's first 50 lines")
     debug.terminate()
-    output, _ = debug.communicate(timeout=30)
-    lines = output.splitlines()
-    assert len(lines) > 50 and debug.returncode == 0
+    assert debug.wait(timeout=30) == 0, lines[-20:]
+    reader.join(timeout=30)  # what it printed while stopping belongs to the same stream
+    assert len(lines) > 50, lines
     for line in lines:
         parsed = ast.literal_eval(line)
         assert isinstance(parsed, dict) and set(parsed) == KEYS, line
@@ -60,12 +69,20 @@ def test_a_consumer_started_long_before_its_topic_waits_and_then_commits(pipelin
     with open(pipeline.log_dir / "early-consumer.err", "wb") as err:
         early = subprocess.Popen([sys.executable, "consumer.py", "0"], cwd=SRC, env=env, stderr=err,
                                  stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    waiting = re.compile(rf"looking up topic {pipeline.topic} failed .*\(waiting for (\d+) s\)")
+
+    def waited() -> int:
+        """Seconds the consumer says it has waited for its topic (it stays in the log once said)."""
+        said = (pipeline.log_dir / "early-consumer.err").read_text()
+        assert early.poll() is None, f"the consumer gave up waiting for its topic:\n{said}"
+        return max((int(seconds) for seconds in waiting.findall(said)), default=0)
+
     try:
-        time.sleep(90)
-        assert early.poll() is None, "the consumer gave up waiting for its topic"
+        # Past the 60 s that STARTUP_WAIT_SECONDS gives the programs by default: without it, no limit.
+        wait_for(lambda: waited() >= 65, 120, "the consumer to say it has waited 65 s for its topic")
         said = (pipeline.log_dir / "early-consumer.err").read_text()
         waits = said.count(f"looking up topic {pipeline.topic} failed")
-        assert 5 <= waits <= 11 and "start producer.py" in said, said  # about one line every 10 s
+        assert 5 <= waits <= 9 and "start producer.py" in said, said  # about one line every 10 s
         pipeline.start("producer.py")
         pipeline.insert([(f"Station{letter}", "2001-01-01", 1.0) for letter in "ABCDEFGHIJ"])
         wait_for(lambda: (pipeline.checkpoint_dir / "partition-0.json").exists(), 60, "the first commit")

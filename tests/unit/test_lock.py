@@ -59,12 +59,26 @@ SIGNAL_SPY = textwrap.dedent("""
 
 
 def holder(path, wait=5.0, kind="polite"):
-    return subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(wait), kind], cwd=SRC, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(SRC)})
+    """A process holding the lock at path; its log goes to a file beside it (`said`), readable while it runs."""
+    log = path.with_name(f"holder-{time.monotonic_ns()}.err")
+    with open(log, "wb") as err:
+        process = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(wait), kind], cwd=SRC, text=True,
+                                   stdout=subprocess.PIPE, stderr=err, env={**os.environ, "PYTHONPATH": str(SRC)})
+    process.log = log
+    return process
+
+
+def said(process) -> str:
+    return process.log.read_text()
 
 
 def wait_held(process):
-    assert process.stdout.readline().strip() == "held", process.stderr.read()
+    assert process.stdout.readline().strip() == "held", said(process)
+
+
+def wait_contending(process):
+    """Until process has asked the holder to stop: it is the older contender from then on."""
+    wait_for(lambda: "asking it to stop (SIGTERM)" in said(process), 10, f"pid {process.pid} contending")
 
 
 def test_a_second_writer_takes_over_from_a_running_one_which_stops_cleanly(tmp_path):
@@ -74,10 +88,9 @@ def test_a_second_writer_takes_over_from_a_running_one_which_stops_cleanly(tmp_p
     second = holder(path)
     wait_held(second)
     assert first.wait(timeout=10) == 0  # asked with SIGTERM, it stopped between steps
-    log = second.stderr
     second.terminate()
     second.wait(timeout=10)
-    assert f"took over partition 0 from pid {first.pid}" in log.read()
+    assert f"took over partition 0 from pid {first.pid}" in said(second)
     assert lock.named_holder(path.read_text()).pid == second.pid
 
 
@@ -90,7 +103,7 @@ def test_a_holder_that_ignores_sigterm_is_killed_after_the_wait(tmp_path):
     wait_held(second)
     assert stubborn.wait(timeout=10) == -9 and time.monotonic() - began >= 1.0
     second.kill()
-    assert "did not stop within 1 s; killing it (SIGKILL)" in second.stderr.read()
+    assert "did not stop within 1 s; killing it (SIGKILL)" in said(second)
 
 
 def test_of_three_started_in_a_row_the_newest_wins(tmp_path):
@@ -98,7 +111,7 @@ def test_of_three_started_in_a_row_the_newest_wins(tmp_path):
     stubborn = holder(path, kind="stubborn")
     wait_held(stubborn)
     middle = holder(path, wait=2.0)
-    time.sleep(0.3)
+    wait_contending(middle)
     newest = holder(path, wait=2.0)
     wait_held(newest)
     assert middle.wait(timeout=10) == 0 and stubborn.wait(timeout=10) == -9
@@ -118,14 +131,16 @@ def test_a_holder_named_by_a_reused_pid_is_never_signalled(tmp_path):
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, f"{bystander.pid} {ProcessId.of(bystander.pid).start - 1}\n".encode())
         contender = holder(path, wait=0.2)
-        time.sleep(1.5)
+        # Its first word on it comes a second in, well past its 0.2 s wait: by then it would have signalled.
+        wait_for(lambda: "by a process not found here" in said(contender) or contender.poll() is not None, 10,
+                 "the contender to say it waits")
         assert contender.poll() is None and bystander.poll() is None
         os.close(fd)
         fd = None
         wait_held(contender)
         contender.terminate()
         assert contender.wait(timeout=10) == 0 and bystander.poll() is None
-        assert f"by a process not found here (the file names {bystander.pid}); waiting" in contender.stderr.read()
+        assert f"by a process not found here (the file names {bystander.pid}); waiting" in said(contender)
     finally:
         if fd is not None:
             os.close(fd)
@@ -137,7 +152,7 @@ def test_two_contenders_asking_a_holder_to_stop_never_cut_its_step_short(tmp_pat
     slow = holder(path, wait=10, kind="slow")
     wait_held(slow)
     second = holder(path, wait=10)
-    time.sleep(0.2)
+    wait_contending(second)
     third = holder(path, wait=10)  # both send SIGTERM: the second one is no reason to interrupt
     wait_held(third)
     assert slow.wait(timeout=10) == 0 and "step done" in slow.stdout.read()
@@ -157,7 +172,7 @@ def test_a_removed_lock_file_never_lets_a_second_writer_in_beside_the_holder(tmp
     assert first.wait(timeout=2) == 0
     second.terminate()
     assert second.wait(timeout=10) == 0
-    assert f"took over partition 0 from pid {first.pid}" in second.stderr.read()
+    assert f"took over partition 0 from pid {first.pid}" in said(second)
 
 
 def test_a_lock_file_replaced_while_a_contender_waits_is_not_what_it_holds(tmp_path):
@@ -165,7 +180,7 @@ def test_a_lock_file_replaced_while_a_contender_waits_is_not_what_it_holds(tmp_p
     removed = os.open(path, os.O_RDWR | os.O_CREAT)
     fcntl.flock(removed, fcntl.LOCK_EX)  # held here, naming nobody: the contender waits on this file
     contender = holder(path)
-    assert "by a process not found here" in contender.stderr.readline()
+    wait_for(lambda: "by a process not found here" in said(contender), 10, "the contender waiting")
     path.unlink()
     replacement = os.open(path, os.O_RDWR | os.O_CREAT)
     fcntl.flock(replacement, fcntl.LOCK_EX)
