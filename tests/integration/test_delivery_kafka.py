@@ -59,8 +59,8 @@ def row_ids_in(settings: Settings) -> Counter:
         ends, found = consumer.end_offsets(partitions), Counter()
 
         def read_all() -> bool:
-            for records in consumer.poll(timeout_ms=200).values():
-                found.update(records.row_id(record.headers) for record in records)
+            for polled in consumer.poll(timeout_ms=200).values():
+                found.update(records.row_id(record.headers) for record in polled)
             return all(consumer.position(tp) >= ends[tp] for tp in partitions)
 
         wait_for(read_all, 30, "the topic read to its end", interval=0)
