@@ -24,7 +24,6 @@ from weather.common import kafka_adapter, records, report
 from weather.common.config import Settings
 from weather.consume import fetch
 from weather.produce import delivery
-from weather.produce.source import Row
 
 pytest.importorskip("weather_fastencode", reason="the compiled builder is not built")
 
@@ -106,10 +105,10 @@ def test_what_is_sent_reads_back_as_the_rows(monkeypatch):
     rows = edge_rows(2000)
     client = send_pages(offline_delivery(monkeypatch, whole_batches=True), rows, 900)
     expected = defaultdict(list)
-    for row in rows:
-        key = row.station_id.encode()
+    for row_id, station_id, date, degrees in rows:
+        key = station_id.encode()
         expected[records.partition_for(key, PARTITIONS)].append(
-            (key, report.encode(row.station_id, row.date, row.degrees), [("row_id", b"%d" % row.id)]))
+            (key, report.encode(station_id, date, degrees), [("row_id", b"%d" % row_id)]))
     for partition, raw in client.logs.items():
         read = [(record.offset, record.key, record.value, record.headers, record.timestamp)
                 for batch in MemoryRecords(bytes(raw)) for record in batch]
@@ -120,7 +119,7 @@ def test_what_is_sent_reads_back_through_the_consumers_decoder(monkeypatch):
     """Reports the consumer keeps (a station id, a YYYY-MM-DD date), with the edge degrees and station ids."""
     degrees = [-0.0, 0.0, float("nan"), float("inf"), -float("inf"), 5e-324, 21.5]
     stations = ["StationA", "é" * 300, "日本語の観測所", "USW00014837"]
-    rows = [Row(row_id, stations[n % 4], f"2024-01-{1 + n % 28:02d}", degrees[n % 7])
+    rows = [(row_id, stations[n % 4], f"2024-01-{1 + n % 28:02d}", degrees[n % 7])
             for n, row_id in enumerate([*range(1, 600), *range(2**53, 2**53 + 600)])]
     client = send_pages(offline_delivery(monkeypatch, whole_batches=True), rows, 500)
     whole_batches = kafka_adapter.whole_batch_records(fetch.RecordBatch)
@@ -128,10 +127,10 @@ def test_what_is_sent_reads_back_through_the_consumers_decoder(monkeypatch):
         parsed = whole_batches(0, TopicPartition(TOPIC, partition), MemoryRecords(bytes(raw)))
         decoded = fetch.decode(parsed.take(), partition, 0)
         dates, read_degrees, station_ids = (column.to_pylist() for column in decoded.columns())
-        mine = [row for row in rows if records.partition_for(row.station_id.encode(), PARTITIONS) == partition]
-        assert (dates, station_ids) == ([row.date for row in mine], [row.station_id for row in mine])
-        assert [struct.pack("<d", value) for value in read_degrees] == [struct.pack("<d", row.degrees) for row in mine]
-        assert (decoded.high_water, decoded.duplicates, decoded.dead_letters) == (mine[-1].id, 0, [])
+        mine = [row for row in rows if records.partition_for(row[1].encode(), PARTITIONS) == partition]
+        assert (dates, station_ids) == ([date for _, _, date, _ in mine], [station for _, station, _, _ in mine])
+        assert [struct.pack("<d", value) for value in read_degrees] == [struct.pack("<d", row[3]) for row in mine]
+        assert (decoded.high_water, decoded.duplicates, decoded.dead_letters) == (mine[-1][0], 0, [])
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from edge_rows import edge_rows
 from weather.common import records, report
-from weather.produce.source import Row
 
 weather_fastencode = pytest.importorskip("weather_fastencode", reason="the compiled builder is not built")
 
@@ -16,15 +15,15 @@ HEADER = 61  # a v2 record batch's header, which the builder leaves zero for kaf
 TIMESTAMP = 1_700_000_000_000
 
 
-def send_path_batches(rows: list[Row], partitions: int, batch_size: int) -> dict[int, list[tuple]]:
+def send_path_batches(rows: list[tuple], partitions: int, batch_size: int) -> dict[int, list[tuple]]:
     """Partition -> its batches as kafka-python's builder makes them from the send() path's arguments, each
     (records after the header, record count, last row id)."""
     batches: dict[int, list[list]] = {}
-    for row in rows:
-        key = row.station_id.encode()
+    for row_id, station_id, date, degrees in rows:
+        key = station_id.encode()
         partition = records.partition_for(key, partitions)
-        record = dict(timestamp=TIMESTAMP, key=key, value=report.encode(row.station_id, row.date, row.degrees),
-                      headers=[(records.HEADER, b"%d" % row.id)])
+        record = dict(timestamp=TIMESTAMP, key=key, value=report.encode(station_id, date, degrees),
+                      headers=[(records.HEADER, b"%d" % row_id)])
         open_batches = batches.setdefault(partition, [])
         if not open_batches or open_batches[-1][0].append(open_batches[-1][1], **record) is None:
             builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
@@ -32,7 +31,7 @@ def send_path_batches(rows: list[Row], partitions: int, batch_size: int) -> dict
             builder.append(0, **record)
             open_batches.append([builder, 0, 0])
         open_batches[-1][1] += 1
-        open_batches[-1][2] = row.id
+        open_batches[-1][2] = row_id
     return {partition: [(bytes(builder.build()[HEADER:]), count, last) for builder, count, last in found]
             for partition, found in batches.items()}
 
@@ -55,9 +54,9 @@ def test_the_batches_are_kafka_pythons_for_the_send_paths_records(partitions, ba
         assert all(len(batches) > 1 for batches in expected.values())
 
 
-def test_plain_tuples_from_a_cursor_give_the_same_batches():
+def test_any_sequence_of_rows_gives_the_same_batches():
     rows = edge_rows(500)
-    assert compiled_batches([tuple(row) for row in rows], 4, 4096) == compiled_batches(rows, 4, 4096)
+    assert compiled_batches([list(row) for row in rows], 4, 4096) == compiled_batches(rows, 4, 4096)
 
 
 def test_an_empty_page_gives_no_batch():

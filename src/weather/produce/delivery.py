@@ -25,6 +25,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from weather.common import kafka_adapter, report
 from weather.produce import resume
+from weather.produce.source import ID
 from weather.common import records
 from weather.common.config import Settings
 from weather.common.waiting import retry, wait_until
@@ -105,7 +106,7 @@ class Delivery:
 
     def send(self, rows: list) -> int:
         """Send the rows Kafka does not hold yet, retrying until all are acknowledged; how many were sent."""
-        return retry(lambda: self._attempt(rows), f"sending rows {rows[0].id}..{rows[-1].id}", self.log,
+        return retry(lambda: self._attempt(rows), f"sending rows {rows[0][ID]}..{rows[-1][ID]}", self.log,
                      (KafkaError,))
 
     def _attempt(self, rows: list) -> int:
@@ -116,7 +117,7 @@ class Delivery:
             self.failed = False
             arrived = len(rows) - len(resume.unsent(rows, self.tails))
             self.log.info("re-read the partitions' tails: %d of rows %d..%d had arrived; sending the rest",
-                          arrived, rows[0].id, rows[-1].id)
+                          arrived, rows[0][ID], rows[-1][ID])
         todo = resume.unsent(rows, self.tails)
         try:
             sent_up_to = self._send_all(todo)
@@ -145,12 +146,12 @@ class Delivery:
                 return True
             except KafkaTimeoutError:
                 self.log.warning("Kafka has not acknowledged rows %d..%d yet (%s); the client keeps retrying for "
-                                 "up to %d s", rows[0].id, rows[-1].id, self.settings.kafka_advice,
+                                 "up to %d s", rows[0][ID], rows[-1][ID], self.settings.kafka_advice,
                                  DELIVERY_TIMEOUT_MS // 1000)
                 return False
 
         try:
-            wait_until(flushed, GIVE_UP_AFTER, f"acknowledgements of rows {rows[0].id}..{rows[-1].id}", every=0)
+            wait_until(flushed, GIVE_UP_AFTER, f"acknowledgements of rows {rows[0][ID]}..{rows[-1][ID]}", every=0)
         except TimeoutError as error:
             raise KafkaTimeoutError(str(error)) from None
         unresolved = next((future for future in futures if not future.succeeded()), None)
@@ -170,12 +171,12 @@ class Delivery:
     def _send_each(self, rows: list, futures: list, sent_up_to: dict[int, int]) -> None:
         """send() per row, one future each; sent_up_to: each partition's last row id sent so far."""
         send, topic, partitions = self.producer.send, self.settings.topic, len(self.tails)  # thousands of rows a page
-        for row in rows:
-            key = row.station_id.encode()
+        for row_id, station_id, date, degrees in rows:
+            key = station_id.encode()
             partition = records.partition_for(key, partitions)
-            futures.append(send(topic, key=key, value=report.encode(row.station_id, row.date, row.degrees),
-                                headers=[(records.HEADER, b"%d" % row.id)], partition=partition))
-            sent_up_to[partition] = row.id
+            futures.append(send(topic, key=key, value=report.encode(station_id, date, degrees),
+                                headers=[(records.HEADER, b"%d" % row_id)], partition=partition))
+            sent_up_to[partition] = row_id
 
     def close(self) -> None:
         """Stop the client without waiting for sends not yet acknowledged: a page's sends were all
