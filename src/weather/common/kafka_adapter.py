@@ -273,17 +273,17 @@ def _drain_sample_pages(whole: bool) -> list[bytes]:
     cluster = SimpleNamespace(partitions_for_broker=lambda node_id: [tp])
     drained = []
     for page in SAMPLE_PAGES:
-        headers = [[("row_id", b"%d" % row_id)] for _, _, row_id in page]
+        records = [(key, value, [("row_id", b"%d" % row_id)]) for key, value, row_id in page]
         if whole:
             builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
                                                 producer_epoch=-1, base_sequence=-1, batch_size=1 << 10)
-            for offset, ((key, value, _), header) in enumerate(zip(page, headers)):
-                builder.append(offset, timestamp=0, key=key, value=value, headers=header)
-            records = bytearray(RECORDS_AT) + builder.build()[RECORDS_AT:]
-            _inject(accumulator, tp.topic, [(tp.partition, records, len(page))], 0)
+            for offset, (key, value, headers) in enumerate(records):
+                builder.append(offset, timestamp=0, key=key, value=value, headers=headers)
+            batch = bytearray(RECORDS_AT) + builder.build()[RECORDS_AT:]  # its header left blank, as the C builder's
+            _inject(accumulator, tp.topic, [(tp.partition, batch, len(records))], 0)
         else:
-            for (key, value, _), header in zip(page, headers):
-                accumulator.append(tp, 0, key, value, header)
+            for key, value, headers in records:
+                accumulator.append(tp, 0, key, value, headers)
         if not accumulator.has_incomplete:
             raise IllegalStateError("flush() would not wait for the batch")
         for batch in accumulator.drain(cluster, [0], 1 << 20)[0]:
