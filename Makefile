@@ -21,8 +21,9 @@ $(STAMPS)/venv: src/requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# The consumer's compiled record decoder (fastdecode/; weather/consume/fetch.py falls back to pure Python without it).
-$(STAMPS)/fastdecode: fastdecode/pyproject.toml fastdecode/weather_fastdecode.c $(STAMPS)/venv
+# The consumer's compiled record decoder and the producer's record-batch builder (fastdecode/; weather/consume/fetch.py
+# and weather/produce/delivery.py fall back to pure Python without them).
+$(STAMPS)/fastdecode: fastdecode/pyproject.toml fastdecode/weather_fastdecode.c fastdecode/weather_fastencode.c $(STAMPS)/venv
 	$(PY) -m pip install --quiet --disable-pip-version-check ./fastdecode
 	@rm -rf fastdecode/build fastdecode/*.egg-info
 	@touch $@

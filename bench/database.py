@@ -61,7 +61,7 @@ def paged_select(run: Run, count: int, page_size: int) -> float:
     last_id, read = 0, 0
     with engine.connect() as connection:
         while page := source.read_page(connection, last_id, page_size):
-            last_id = page[-1].id
+            last_id = page[-1][source.ID]
             read += len(page)
     elapsed = time.monotonic() - started
     engine.dispose()

@@ -19,9 +19,11 @@ PRODUCER_READY = r"created topic"  # logged once the topic exists, just before t
 CONSUMER_READY = r"from offset"  # logged once assigned and seeked, just before the first poll
 
 
-def producer(run: Run, topic: str, name: str, count: int, timeout: float) -> dict:
-    """Start producer.py on the loaded table; rows/s from its topic being ready until all `count` are acked."""
-    child = Child([str(PYTHON), "producer.py"], run.pipeline_env(topic, name), run.local_dir / name / "producer.log")
+def producer(run: Run, topic: str, name: str, count: int, timeout: float, env: dict[str, str] | None = None) -> dict:
+    """Start producer.py on the loaded table (env: variables to add); rows/s from its topic being ready until
+    all `count` are acked."""
+    child = Child([str(PYTHON), "producer.py"], {**run.pipeline_env(topic, name), **(env or {})},
+                  run.local_dir / name / "producer.log")
     try:
         ready = child.wait_for_line(PRODUCER_READY, timeout=60)
         watch = TopicWatch(run.bootstrap, topic, PARTITIONS)

@@ -15,6 +15,7 @@ One producer per topic runs on this machine: a second `producer.py` takes over (
 so the first has stopped before the second deletes and recreates the topic. A server that is not
 there yet is waited for.
 """
+import gc
 import logging
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ def main():
     rows = retry(lambda: pages.read(last_id), "reading the table", log, database.UNAVAILABLE, settings.startup_wait,
                  settings.db_advice)
     guard = GapGuard(settings.gap_grace, log)
+    gc.freeze()  # what start-up built lives on: the collector need not walk it again with every page's garbage
     sent = 0
     next_report = time.monotonic()
     try:
@@ -74,7 +76,7 @@ def main():
             ready = guard.ready(last_id, rows)
             if ready:
                 sent += delivery.send(ready)
-                last_id = ready[-1].id
+                last_id = ready[-1][source.ID]
             if time.monotonic() >= next_report:
                 log.info("%d rows sent, up to id %d", sent, last_id)
                 next_report = time.monotonic() + REPORT_EVERY

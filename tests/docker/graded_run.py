@@ -396,8 +396,8 @@ def sequence(run: Run, stack: Stack) -> None:
                                "temperatures")
         assert "PartitionCount: 4" in described, described
 
-    with run.check("the Kafka image has the consumer's compiled decoder (issue 13)"):
-        stack.exec("python3", "-c", "import weather_fastdecode")
+    with run.check("the Kafka image has the consumer's compiled decoder (issue 13) and the producer's builder (issue 19)"):
+        stack.exec("python3", "-c", "import weather_fastdecode, weather_fastencode")
 
     with run.check("every key is StationA..J, in Kafka's default partition for it"):
         keys = stack.in_container("keys")

@@ -22,7 +22,6 @@ from weather.common.config import Settings
 from weather.produce import delivery
 from weather.common import records
 from weather.produce.delivery import Delivery
-from weather.produce.source import Row
 from world import STATIONS, wait_for
 
 log = logging.getLogger("test-delivery")
@@ -59,8 +58,8 @@ def row_ids_in(settings: Settings) -> Counter:
         ends, found = consumer.end_offsets(partitions), Counter()
 
         def read_all() -> bool:
-            for records in consumer.poll(timeout_ms=200).values():
-                found.update(records.row_id(record.headers) for record in records)
+            for polled in consumer.poll(timeout_ms=200).values():
+                found.update(records.row_id(record.headers) for record in polled)
             return all(consumer.position(tp) >= ends[tp] for tp in partitions)
 
         wait_for(read_all, 30, "the topic read to its end", interval=0)
@@ -86,7 +85,7 @@ def test_clients_replaced_after_stuck_sends_stop_at_once_and_the_rows_arrive_onc
     before = live_senders()
     sender = Delivery(settings, log)
     sender.start()
-    rows = [Row(row_id, STATIONS[row_id % 10], "2024-01-01", row_id / 4) for row_id in range(1, 41)]
+    rows = [(row_id, STATIONS[row_id % 10], "2024-01-01", row_id / 4) for row_id in range(1, 41)]
     try:
         assert sender.send(rows) == 40  # after `failures` clients gave up on and replaced
         assert len(stuck) == failures

@@ -1,6 +1,4 @@
 """Which rows the topic already holds: the producer's partitioner and the skip rule."""
-from types import SimpleNamespace
-
 from kafka.cluster import ClusterMetadata
 from kafka.partitioner import DefaultPartitioner
 
@@ -24,9 +22,10 @@ def test_a_row_is_unsent_exactly_when_its_partition_holds_no_id_at_or_above_it()
     for station in STATIONS:
         by_partition.setdefault(records.partition_for(station.encode(), 4), station)
     p, q = sorted(by_partition)[:2]
-    rows = [SimpleNamespace(id=id, station_id=by_partition[p if id % 2 else q]) for id in range(1, 9)]
+    rows = [(id, by_partition[p if id % 2 else q], "2024-01-01", 1.5) for id in range(1, 9)]
     tails = {0: 0, 1: 0, 2: 0, 3: 0} | {p: 5, q: 2}  # a page cut short: partition p got further than q
-    assert [row.id for row in resume.unsent(rows, tails)] == [4, 6, 7, 8]
+    assert [row[0] for row in resume.unsent(rows, tails)] == [4, 6, 7, 8]
+    assert resume.unsent(rows[5:], tails) == rows[5:]  # past every tail: all of them
     assert resume.resume_point(tails) == 0
 
 

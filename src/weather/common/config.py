@@ -82,7 +82,7 @@ class Settings:
     partitions: int = 4
     replication_factor: int = 1
     generator_delay: float = 0.1  # seconds per inserted row (AUTOGRADER_DELAY_OVERRIDE_VAL)
-    page_size: int = 5000  # rows the producer reads per query, and sends before waiting for their acknowledgements
+    page_size: int = 20000  # rows the producer reads per query, and sends before waiting for their acknowledgements
     idle_poll: float = 0.02  # seconds the producer waits when the table has no new row (its share of freshness)
     resume: bool = False  # the producer keeps the topic and continues from what it holds (PRODUCER_RESUME)
     gap_grace: float = 5.0  # seconds the producer waits for a missing id before passing it

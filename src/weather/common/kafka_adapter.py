@@ -2,27 +2,34 @@
 
 kafka-python has no public way to make a consumer's poll return whole record batches instead of records
 (the consumer's compiled decoder wants them: weather/consume/fetch.py), to read a record batch's bytes,
-or to stop a producer without flushing it first (weather/produce/delivery.py replaces a client whose
-sends are stuck). This module does each through the internals of the pinned kafka-python
-(src/requirements.txt). `problem()` checks the installed version and every internal used here; when
-anything differs, the callers take the plain path (kafka-python's public API) and say so in one line.
+to hand a producer whole record batches instead of one record per send() (the producer's compiled
+builder makes them: weather/produce/delivery.py), or to stop a producer without flushing it first
+(delivery.py replaces a client whose sends are stuck). This module does each through the internals of
+the pinned kafka-python (src/requirements.txt). `problem()` and `batch_sending_problem()` check the
+installed version and every internal used here; when anything differs, the callers take the plain path
+(kafka-python's public API) and say so in one line.
 """
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable
+import time
+from types import SimpleNamespace
+from typing import Callable, Iterable
 
 import kafka
 from kafka import KafkaProducer, TopicPartition
-from kafka.errors import CorruptRecordError, KafkaTimeoutError
+from kafka.errors import CorruptRecordError, IllegalStateError, KafkaTimeoutError
 
 try:  # internal modules: a later kafka-python may move them, and then problem() says so
     from kafka.consumer.fetcher import Fetcher
+    from kafka.producer.producer_batch import ProducerBatch
+    from kafka.producer.record_accumulator import RecordAccumulator
     from kafka.producer.sender import Sender
+    from kafka.producer.transaction_manager import ProducerIdAndEpoch, TransactionManager
     from kafka.protocol.consumer.offsets import IsolationLevel
     from kafka.record.default_records import DefaultRecordBatchBuilder
-    from kafka.record.memory_records import MemoryRecords
+    from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
     _missing_module = None
 except ImportError as error:
     _missing_module = error
@@ -145,3 +152,140 @@ def stop_producer(producer: KafkaProducer, wait: float) -> bool:
     except KafkaTimeoutError:
         return False
     return True
+
+
+# -- the producer: whole record batches -------------------------------------------------------------
+def batch_sending_problem(producer: KafkaProducer) -> str | None:
+    """Why send_batches() cannot be trusted with this client; None when it can. Otherwise the caller
+    sends with send(), for the client's whole life: never both on one partition."""
+    if why_not := problem():
+        return why_not
+    accumulator = getattr(producer, "_accumulator", None)
+    if not isinstance(accumulator, RecordAccumulator) or not hasattr(getattr(producer, "_sender", None), "wakeup"):
+        return f"kafka-python {kafka.__version__}: a KafkaProducer without _accumulator or _sender.wakeup"
+    if accumulator.config["message_version"] != 2:
+        return f"the broker takes message format v{accumulator.config['message_version']}, not v2"
+    manager = accumulator._transaction_manager
+    if manager is not None and manager.is_transactional():
+        return "a transactional producer: send() adds each partition to the transaction"
+    return _sample_pages_drain_as_sent()
+
+
+@functools.cache
+def injected_records() -> type:
+    """kafka-python's MemoryRecordsBuilder holding a record batch built elsewhere (defined on first use: an
+    unknown kafka-python may not have the class, and problem() says so)."""
+    class InjectedRecords(MemoryRecordsBuilder):
+        """A record batch as kafka-python's own builder holds one it has appended records to: its records
+        after a blank header, which kafka-python writes (producer id, epoch, base sequence, CRC; compressed
+        if the client compresses) when its sender drains the batch. It takes no more records: a send() to
+        its partition would start a batch of its own after it."""
+        __slots__ = ()
+
+        def __init__(self, batch: bytearray, records: int, timestamp_ms: int, config: dict) -> None:
+            super().__init__(magic=2, compression_type=config["compression_attrs"], batch_size=config["batch_size"])
+            builder = self._builder
+            builder._buffer = batch
+            builder._num_records = records
+            builder._last_offset = records - 1
+            builder._first_timestamp = builder._max_timestamp = timestamp_ms
+            self._next_offset = records
+
+        def append(self, timestamp, key, value, headers=None):
+            return None
+
+    return InjectedRecords
+
+
+class SentBatch:
+    """One handed-over record batch's outcome, as a send()'s future tells one record's: kafka-python
+    resolves the batch's produce future once it is acknowledged, or failed, expired or aborted."""
+
+    def __init__(self, batch: ProducerBatch) -> None:
+        self._future = batch.produce_future
+
+    def succeeded(self) -> bool:
+        return self._future.is_done and self.exception is None
+
+    @property
+    def exception(self) -> Exception | None:
+        if not self._future.is_done:
+            return None
+        if self._future.failed():
+            return self._future.exception
+        _, _, record_exceptions = self._future.value
+        return record_exceptions(0) if record_exceptions is not None else None
+
+
+def send_batches(producer: KafkaProducer, topic: str, batches: Iterable[tuple], timestamp_ms: int) -> list[SentBatch]:
+    """Hand whole record batches, (partition, batch, records, ...) as weather_fastencode builds them, to
+    the client, in order, as if send() had filled them; one SentBatch each. kafka-python then does all
+    it does for its own: assigns the sequence numbers when it drains them, sends them with acks, retries,
+    expires them after the delivery timeout, and flush() waits for them. Check batch_sending_problem()
+    first. Raises what send() raises when the topic's metadata does not come."""
+    producer.partitions_for(topic)  # waits for the topic's metadata, as send() does
+    sent = _inject(producer._accumulator, topic, batches, timestamp_ms)
+    producer._sender.wakeup()
+    return sent
+
+
+def _inject(accumulator: RecordAccumulator, topic: str, batches: Iterable[tuple], timestamp_ms: int) -> list[SentBatch]:
+    """Queue each batch behind its partition's, as RecordAccumulator.append queues a new batch."""
+    now, sent, records_class = time.monotonic(), [], injected_records()
+    accumulator._appends_in_progress.increment()  # a forced close aborts what is queued only after this
+    try:
+        for partition, batch, records, *_ in batches:
+            tp = TopicPartition(topic, partition)
+            queued = ProducerBatch(tp, records_class(batch, records, timestamp_ms, accumulator.config), now=now)
+            with accumulator._tp_lock(tp):
+                if accumulator._closed:
+                    raise IllegalStateError("RecordAccumulator is closed")
+                accumulator._batches[tp].append(queued)
+                accumulator._incomplete.add(queued)  # what flush() waits for
+            sent.append(SentBatch(queued))
+    finally:
+        accumulator._appends_in_progress.decrement()
+    return sent
+
+
+SAMPLE_PAGES = [[(b"StationA", b"first page", 1), (b"StationB", b"\x00" * 40, 2)], [(b"StationC", b"", 3)]]
+
+
+@functools.cache
+def _sample_pages_drain_as_sent() -> str | None:
+    """Two pages to one partition, appended as send() appends them and handed over whole, each drained as
+    the sender drains: the bytes sent (header, sequence numbers continued across pages, CRC) must be the
+    same, and flush() must wait for the handed-over batches."""
+    try:
+        sent, handed_over = _drain_sample_pages(whole=False), _drain_sample_pages(whole=True)
+    except Exception as error:  # any of the internals gone or changed
+        return f"kafka-python {kafka.__version__}: handing over a record batch fails ({type(error).__name__}: {error})"
+    if sent != handed_over:
+        return f"kafka-python {kafka.__version__}: a handed-over record batch is not sent as send()'s would be"
+    return None
+
+
+def _drain_sample_pages(whole: bool) -> list[bytes]:
+    tp = TopicPartition("sample", 0)
+    manager = TransactionManager()  # idempotent, as the producer's
+    manager.producer_id_and_epoch = ProducerIdAndEpoch(1000, 3)
+    accumulator = RecordAccumulator(transaction_manager=manager, batch_size=1 << 10)
+    cluster = SimpleNamespace(partitions_for_broker=lambda node_id: [tp])
+    drained = []
+    for page in SAMPLE_PAGES:
+        records = [(key, value, [("row_id", b"%d" % row_id)]) for key, value, row_id in page]
+        if whole:
+            builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                                producer_epoch=-1, base_sequence=-1, batch_size=1 << 10)
+            for offset, (key, value, headers) in enumerate(records):
+                builder.append(offset, timestamp=0, key=key, value=value, headers=headers)
+            batch = bytearray(RECORDS_AT) + builder.build()[RECORDS_AT:]  # its header left blank, as the C builder's
+            _inject(accumulator, tp.topic, [(tp.partition, batch, len(records))], 0)
+        else:
+            for key, value, headers in records:
+                accumulator.append(tp, 0, key, value, headers)
+        if not accumulator.has_incomplete:
+            raise IllegalStateError("flush() would not wait for the batch")
+        for batch in accumulator.drain(cluster, [0], 1 << 20)[0]:
+            drained.append(bytes(batch.records.buffer()))
+    return drained

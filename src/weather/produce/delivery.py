@@ -7,19 +7,33 @@ partition's tail is read again (weather/produce/resume.py) and only the rows Kaf
 The replaced client is stopped at once, its sends not yet acknowledged dropped rather than flushed
 (weather/common/kafka_adapter.py): a send still unresolved past its page's deadline is not worth
 waiting for, and a client left running would go on retrying it, to arrive late as a duplicate.
+
+A page goes out as whole record batches when it can: the compiled builder (fastdecode/, built by
+`make setup` and in the Kafka image) makes the records kafka-python's send() would make for the same
+rows, batch for batch, and the adapter hands them to the client, which sends them as its own (sequence
+numbers, acks=all, retries, delivery timeout): kafka-python's per-record send() is most of the
+producer's time otherwise. Without the builder, or with a kafka-python whose internals the adapter does
+not know, every row goes through send(), and the log says which path runs in one line at start-up.
 """
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from weather.common import kafka_adapter, report
 from weather.produce import resume
+from weather.produce.source import ID
 from weather.common import records
 from weather.common.config import Settings
 from weather.common.waiting import retry, wait_until
+
+try:
+    import weather_fastencode
+except ImportError:  # not built: send() per row
+    weather_fastencode = None
 
 # Bounds on how long one send may stay unresolved, so a failed page is known as failed in seconds
 # (the defaults keep a send pending for two minutes while the broker is down), and on the pause
@@ -28,7 +42,10 @@ DELIVERY_TIMEOUT_MS = 15_000
 REQUEST_TIMEOUT_MS = 5_000
 MAX_BLOCK_MS = 10_000
 RECONNECT_BACKOFF_MAX_MS = 1_000
-# A page is sent as one request per partition rather than a 16 KiB batch (the default) at a time.
+# A page is sent as one request per partition rather than a 16 KiB batch (the default) at a time. Whole
+# record batches are cut at this size too: far below the broker's message.max.bytes (1 MiB by default)
+# and the client's max_request_size, so neither refuses nor splits one (a record is at most a TEXT
+# station id, 64 KiB, and its Report).
 BATCH_BYTES = 256 << 10
 SLOW_ACK_WARNING = 5  # seconds without acknowledgements before the log says so (the client retries quietly)
 # Seconds a page's sends may stay unresolved before the page counts as failed: the client's own
@@ -44,6 +61,7 @@ class Delivery:
         self.producer: KafkaProducer | None = None
         self.tails: dict[int, int] = {}  # partition -> highest row id it is known to hold
         self.failed = False  # the last attempt failed: Kafka may hold part of it
+        self.whole_batches = False  # pages go out as record batches built in C; else one send() per row
 
     def _connect(self) -> KafkaProducer:
         # The specification's settings (retries=10, acks='all') plus idempotence: a batch the client
@@ -63,17 +81,32 @@ class Delivery:
     def start(self) -> dict[int, int]:
         """Connect and read each partition's tail (startup: gives up after STARTUP_WAIT_SECONDS)."""
         wait, advice = self.settings.startup_wait, self.settings.kafka_advice
-        if why_not := kafka_adapter.problem():
-            self.log.warning("a Kafka client replaced after a failed send will be closed with kafka-python's close(), "
-                             "which may leave it running and sending late duplicates: %s", why_not)
         self.producer = retry(self._connect, "connecting to Kafka", self.log, (KafkaError,), wait, advice)
+        self._choose_path()
         self.tails = retry(self._read_tails, f"reading the last row ids of topic {self.settings.topic}", self.log,
                            (KafkaError,), wait, advice)
         return dict(self.tails)
 
+    def _choose_path(self) -> None:
+        """Whole record batches or send() per row, for this Delivery's whole life (so never both on one
+        partition), and one line saying which."""
+        if why_not := kafka_adapter.problem():
+            self.log.warning("sending rows one by one with kafka-python's send(), and a Kafka client replaced after a "
+                             "failed send will be closed with close(), which may leave it running and sending late "
+                             "duplicates: %s", why_not)
+        elif weather_fastencode is None:
+            self.log.info("sending rows one by one with kafka-python's send(): the compiled record-batch builder is "
+                          "not installed; `make setup` builds it")
+        elif why_not := kafka_adapter.batch_sending_problem(self.producer):
+            self.log.warning("sending rows one by one with kafka-python's send(), not as whole record batches: %s",
+                             why_not)
+        else:
+            self.whole_batches = True
+            self.log.info("sending whole record batches built by the compiled builder (weather_fastencode)")
+
     def send(self, rows: list) -> int:
         """Send the rows Kafka does not hold yet, retrying until all are acknowledged; how many were sent."""
-        return retry(lambda: self._attempt(rows), f"sending rows {rows[0].id}..{rows[-1].id}", self.log,
+        return retry(lambda: self._attempt(rows), f"sending rows {rows[0][ID]}..{rows[-1][ID]}", self.log,
                      (KafkaError,))
 
     def _attempt(self, rows: list) -> int:
@@ -84,7 +117,7 @@ class Delivery:
             self.failed = False
             arrived = len(rows) - len(resume.unsent(rows, self.tails))
             self.log.info("re-read the partitions' tails: %d of rows %d..%d had arrived; sending the rest",
-                          arrived, rows[0].id, rows[-1].id)
+                          arrived, rows[0][ID], rows[-1][ID])
         todo = resume.unsent(rows, self.tails)
         try:
             sent_up_to = self._send_all(todo)
@@ -99,14 +132,11 @@ class Delivery:
         """Send and wait for every acknowledgement; each partition's highest row id sent. On failure, wait
         for every send made so far first, so none is still in flight when the tails are read again."""
         futures, failure, sent_up_to = [], None, {}
-        send, topic, partitions = self.producer.send, self.settings.topic, len(self.tails)  # thousands of rows a page
         try:
-            for row in rows:
-                key = row.station_id.encode()
-                partition = records.partition_for(key, partitions)
-                futures.append(send(topic, key=key, value=report.encode(row.station_id, row.date, row.degrees),
-                                    headers=[(records.HEADER, b"%d" % row.id)], partition=partition))
-                sent_up_to[partition] = row.id
+            if self.whole_batches:
+                futures = self._send_batches(rows, sent_up_to)
+            else:
+                self._send_each(rows, futures, sent_up_to)
         except KafkaError as error:
             failure = error
 
@@ -116,12 +146,12 @@ class Delivery:
                 return True
             except KafkaTimeoutError:
                 self.log.warning("Kafka has not acknowledged rows %d..%d yet (%s); the client keeps retrying for "
-                                 "up to %d s", rows[0].id, rows[-1].id, self.settings.kafka_advice,
+                                 "up to %d s", rows[0][ID], rows[-1][ID], self.settings.kafka_advice,
                                  DELIVERY_TIMEOUT_MS // 1000)
                 return False
 
         try:
-            wait_until(flushed, GIVE_UP_AFTER, f"acknowledgements of rows {rows[0].id}..{rows[-1].id}", every=0)
+            wait_until(flushed, GIVE_UP_AFTER, f"acknowledgements of rows {rows[0][ID]}..{rows[-1][ID]}", every=0)
         except TimeoutError as error:
             raise KafkaTimeoutError(str(error)) from None
         unresolved = next((future for future in futures if not future.succeeded()), None)
@@ -130,6 +160,23 @@ class Delivery:
         if failure is not None:
             raise failure
         return sent_up_to
+
+    def _send_batches(self, rows: list, sent_up_to: dict[int, int]) -> list:
+        """The rows as whole record batches, one future each; sent_up_to: each partition's last row id."""
+        batches = weather_fastencode.record_batches(rows, len(self.tails), BATCH_BYTES)
+        for partition, _, _, last_row_id in batches:
+            sent_up_to[partition] = last_row_id
+        return kafka_adapter.send_batches(self.producer, self.settings.topic, batches, int(time.time() * 1000))
+
+    def _send_each(self, rows: list, futures: list, sent_up_to: dict[int, int]) -> None:
+        """send() per row, one future each; sent_up_to: each partition's last row id sent so far."""
+        send, topic, partitions = self.producer.send, self.settings.topic, len(self.tails)  # thousands of rows a page
+        for row_id, station_id, date, degrees in rows:
+            key = station_id.encode()
+            partition = records.partition_for(key, partitions)
+            futures.append(send(topic, key=key, value=report.encode(station_id, date, degrees),
+                                headers=[(records.HEADER, b"%d" % row_id)], partition=partition))
+            sent_up_to[partition] = row_id
 
     def close(self) -> None:
         """Stop the client without waiting for sends not yet acknowledged: a page's sends were all

@@ -12,6 +12,8 @@ import logging
 import time
 from typing import Callable, Sequence
 
+from weather.produce.source import ID
+
 
 class GapGuard:
     def __init__(self, grace: float, log: logging.Logger, clock: Callable[[], float] = time.monotonic) -> None:
@@ -26,17 +28,20 @@ class GapGuard:
         """The prefix of rows (ids > last_id, increasing) that may be sent now: up to the first gap
         whose grace period is not over."""
         now = self.clock()
-        if rows and (not self.horizons or rows[-1].id > self.horizons[-1][0]):
-            self.horizons.append((rows[-1].id, now))
+        if rows and (not self.horizons or rows[-1][ID] > self.horizons[-1][0]):
+            self.horizons.append((rows[-1][ID], now))
         self.horizons = [(seen, since) for seen, since in self.horizons if seen > last_id]
+        if not rows or rows[-1][ID] - last_id == len(rows):  # ids increase from last_id + 1: no gap at all
+            return list(rows)
         expected = last_id + 1
         for index, row in enumerate(rows):
-            if row.id > expected:
-                since = next(since for seen, since in self.horizons if seen >= row.id)
+            row_id = row[ID]
+            if row_id > expected:
+                since = next(since for seen, since in self.horizons if seen >= row_id)
                 if now - since < self.grace:
                     return list(rows[:index])
-                missing = f"{expected}" if row.id == expected + 1 else f"{expected}..{row.id - 1}"
+                missing = f"{expected}" if row_id == expected + 1 else f"{expected}..{row_id - 1}"
                 self.log.warning("id %s did not appear within %.1f s (rolled back, or its transaction is still "
                                  "open: PRODUCER_GAP_GRACE_SECONDS); passing it", missing, self.grace)
-            expected = row.id + 1
+            expected = row_id + 1
         return list(rows)

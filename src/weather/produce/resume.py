@@ -10,6 +10,7 @@ is at or above its id, and the table is scanned again from the lowest tail.
 from __future__ import annotations
 
 from weather.common.records import partition_for
+from weather.produce.source import ID, STATION_ID
 
 
 def resume_point(tails: dict[int, int]) -> int:
@@ -18,5 +19,7 @@ def resume_point(tails: dict[int, int]) -> int:
 
 
 def unsent(rows: list, tails: dict[int, int]) -> list:
-    """The rows whose partition does not hold them yet (rows: table rows with .id and .station_id)."""
-    return [row for row in rows if row.id > tails[partition_for(row.station_id.encode(), len(tails))]]
+    """The rows whose partition does not hold them yet (rows: table rows in id order, weather/produce/source.py)."""
+    if not rows or rows[0][ID] > max(tails.values()):  # the usual case: past every tail, so all unsent
+        return rows
+    return [row for row in rows if row[ID] > tails[partition_for(row[STATION_ID].encode(), len(tails))]]
