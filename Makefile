@@ -86,8 +86,9 @@ test: setup
 	@$(STACK) up
 	$(PY) -m pytest -m "not slow"
 
-# Every fault test (tests/faults/), the server restarts included; FAULT_SEED=N replays a seed.
-faults: setup
+# Every fault test (tests/faults/), the server restarts included; FAULT_SEED=N replays a seed. The engine test
+# (tests/faults/test_engines.py) reads the table layer with Spark: pyspark and Delta's jars, as `make bench` has them.
+faults: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-delta
 	@$(STACK) up
 	$(PY) -m pytest -m "faults or slow"
 
@@ -111,6 +112,12 @@ $(STAMPS)/bench-venv: bench/requirements.txt $(STAMPS)/venv
 	@touch $@
 
 $(STAMPS)/jars-spark-kafka: bench/pom.xml
+	@mkdir -p $(STAMPS)
+	mvn --quiet --batch-mode -f $< dependency:copy-dependencies
+	@touch $@
+
+# Spark's Delta Lake reader (var/jars/spark-delta): Spark reading the table layer, in `make faults` and `make bench`.
+$(STAMPS)/jars-spark-delta: bench/pom-delta.xml
 	@mkdir -p $(STAMPS)
 	mvn --quiet --batch-mode -f $< dependency:copy-dependencies
 	@touch $@
