@@ -101,7 +101,7 @@ def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | N
     try:
         producer.wait_for_line(drain.PRODUCER_READY, timeout=60)
         wait_topic(run.bootstrap, topic, timeout=30)
-        consumers = drain.start_consumers(run, topic, name)
+        consumers = drain.start_consumers(run, topic, name, env)
         for consumer in consumers:
             consumer.wait_for_line(drain.CONSUMER_READY, timeout=60)
         watcher.start()
