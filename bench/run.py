@@ -30,7 +30,7 @@ from sqlalchemy import text  # noqa: E402
 
 from bench import broker, database, drain, freshness, plot  # noqa: E402
 from bench.common import KAFKA_JARS, ROOT, median, rewrite_section, run_from_env  # noqa: E402
-from weather.common import database  # noqa: E402
+from weather.common.database import connect  # noqa: E402
 from weather.common.config import Settings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -59,7 +59,7 @@ def jar_version(folder: Path, artifact: str) -> str:
 
 def versions(run) -> dict[str, str]:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
-    with database.connect(run.db_url).connect() as connection:
+    with connect(run.db_url).connect() as connection:
         mariadb = connection.execute(text("SELECT VERSION()")).scalar()
     found = {name: metadata.version(name) for name in
              ("kafka-python", "pyarrow", "hdfs-native", "protobuf", "SQLAlchemy", "mysql-connector-python", "pyspark")}
