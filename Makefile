@@ -2,15 +2,16 @@
 # fault tests, which restart the shared servers: `make faults` runs the whole fault suite.
 # Both install what they need first (`make setup`), on a fresh machine too.
 # `make bench` (BENCH_SIZES=20000,200000,1000000 for the full run) measures the pipeline, `make bench-latency`
-# only where freshness goes (also part of `make bench`), `make bench-cluster` the drains on three brokers (it
-# restarts the shared Kafka): see BENCHMARKS.md.
+# only where freshness goes and `make bench-reading` reading a backlog before and after compaction (both also
+# part of `make bench`), `make bench-cluster` the drains on three brokers (it restarts the shared Kafka): see
+# BENCHMARKS.md.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  := $(PY) -m stack
 STAMPS := var/stamps
 
-.PHONY: setup up cluster down status env test faults demo dashboard bench bench-latency bench-cluster docker-test
+.PHONY: setup up cluster down status env test faults demo dashboard bench bench-latency bench-reading bench-cluster docker-test
 
 setup: $(STAMPS)/venv $(STAMPS)/fastdecode $(STAMPS)/jars-kafka $(STAMPS)/jars-hadoop $(STAMPS)/mariadb $(STAMPS)/npm $(STAMPS)/chromium \
        src/report_pb2.py
@@ -87,8 +88,9 @@ test: setup
 	@$(STACK) up
 	$(PY) -m pytest -m "not slow"
 
-# Every fault test (tests/faults/), the server restarts included; FAULT_SEED=N replays a seed.
-faults: setup
+# Every fault test (tests/faults/), the server restarts included; FAULT_SEED=N replays a seed. The engine test
+# (tests/faults/test_engines.py) reads the table layer with Spark: pyspark and Delta's jars, as `make bench` has them.
+faults: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-delta
 	@$(STACK) up
 	$(PY) -m pytest -m "faults or slow"
 
@@ -116,9 +118,22 @@ $(STAMPS)/jars-spark-kafka: bench/pom.xml
 	mvn --quiet --batch-mode -f $< dependency:copy-dependencies
 	@touch $@
 
-bench: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-kafka
+# Spark's Delta Lake reader (var/jars/spark-delta): Spark reading the table layer, in `make faults` and `make bench`.
+$(STAMPS)/jars-spark-delta: bench/pom-delta.xml
+	@mkdir -p $(STAMPS)
+	mvn --quiet --batch-mode -f $< dependency:copy-dependencies
+	@touch $@
+
+bench: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-kafka $(STAMPS)/jars-spark-delta
 	@$(STACK) up
-	eval "$$($(STACK) env)" && $(PY) bench/run.py --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) && $(PY) bench/latency.py
+	eval "$$($(STACK) env)" && $(PY) bench/run.py --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) && $(PY) bench/latency.py \
+	  && $(PY) bench/reading.py
+
+# Issue 18's reading benchmark alone: a backlog of one-row batch files read before and after compaction into the
+# table layer, DuckDB and Spark on the table, the NameNode's objects (BENCH_READING_FILES: the backlog's size).
+bench-reading: setup $(STAMPS)/bench-venv $(STAMPS)/jars-spark-delta
+	@$(STACK) up
+	eval "$$($(STACK) env)" && $(PY) bench/reading.py
 
 # Where a row's freshness goes (producer / Kafka + consumer shares, HDFS close times): bench/latency.json.
 bench-latency: setup

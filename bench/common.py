@@ -22,6 +22,7 @@ SRC = ROOT / "src"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 KAFKA_JARS = ROOT / "var" / "jars" / "kafka"
 SPARK_KAFKA_JARS = ROOT / "var" / "jars" / "spark-kafka"
+SPARK_DELTA_JARS = ROOT / "var" / "jars" / "spark-delta"  # bench/pom-delta.xml
 for path in (str(SRC), str(ROOT)):
     if path not in sys.path:
         sys.path.insert(0, path)

@@ -35,8 +35,9 @@ def producer(run: Run, topic: str, name: str, count: int, timeout: float, env: d
         child.stop()
 
 
-def start_consumers(run: Run, topic: str, name: str) -> list[Child]:
-    env = run.pipeline_env(topic, name)
+def start_consumers(run: Run, topic: str, name: str, env: dict[str, str] | None = None) -> list[Child]:
+    """consumer.py for each partition, with the run's pipeline environment unless given another."""
+    env = env or run.pipeline_env(topic, name)
     return [Child([str(PYTHON), "consumer.py", str(p)], env, run.local_dir / name / f"consumer-{p}.log")
             for p in range(PARTITIONS)]
 

@@ -17,14 +17,17 @@ import time
 from sqlalchemy import text
 
 from bench import drain
-from bench.common import PYTHON, Child, Run, median
+from bench.common import PYTHON, Child, Run, median, wait_until
 from bench.database import INSERT, rows
 from bench.broker import TopicWatch, wait_topic
-from weather.common import checkpoint
+from weather.common import batches, checkpoint
 from weather.common import database
+from weather.common.storage import open_storage
+from weather.common.table import Covered, TableVersion
 
 WATCH_INTERVAL = 0.005  # seconds between checkpoint looks: the bound on how late a visibility is seen
 WINDOWS = 3  # the run is cut in this many equal windows; each statistic is the median of the windows'
+COMPACTOR_READY = r"folding the committed batches"  # logged once it holds its lock, before its first cycle
 
 
 class CheckpointWatcher(threading.Thread):
@@ -77,33 +80,54 @@ def insert_at_rate(run: Run, rate: float, seconds: float) -> dict[int, float]:
     return committed
 
 
+def table_covers_checkpoints(data_url: str, checkpoint_dir: str, table_url: str, partitions: int) -> bool:
+    """The table's newest version covers every partition's checkpoint, in the topic incarnation of its last batch."""
+    storage = open_storage(data_url)
+    version = TableVersion.latest(table_url)
+    for partition in range(partitions):
+        saved = checkpoint.load(checkpoint_dir, partition)
+        if saved is None:
+            continue
+        topic_id = batches.read_info(storage, partition, saved.batch_id).topic_id or ""
+        if version.covered(partition, topic_id) != Covered(saved.batch_id, saved.offset):
+            return False
+    return True
+
+
 def percentiles(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     return {"p50_ms": 1000 * ordered[len(ordered) // 2], "p99_ms": 1000 * ordered[int(len(ordered) * 0.99)],
             "max_ms": 1000 * ordered[-1]}
 
 
-def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | None = None, tag: str = "") -> dict:
+def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | None = None, tag: str = "",
+            compactor: bool = False) -> dict:
     """Freshness at one insert rate; also the rows per Parquet file and the processes' peak RSS.
 
     extra_env overrides the pipeline's settings (e.g. PRODUCER_IDLE_POLL) for this measurement only;
-    tag tells its topic and folders apart from another measurement at the same rate.
+    tag tells its topic and folders apart from another measurement at the same rate; compactor: with
+    compactor.py running too (its own table), and how long the table took to catch up at the end.
     """
     name = f"fresh-{int(rate)}{tag}"
     topic = run.topic(name)
-    env = {**run.pipeline_env(topic, name), **(extra_env or {})}
+    env = {**run.pipeline_env(topic, name), "TABLE_URL": f"{run.hdfs_dir}/{name}-table", **(extra_env or {})}
     with database.connect(run.db_url).connect() as connection:
         connection.execute(text("TRUNCATE TABLE temperatures"))
         connection.commit()
     producer = Child([str(PYTHON), "producer.py"], env, run.local_dir / name / "producer.log")
     consumers: list[Child] = []
+    compactors: list[Child] = []
+    table_figures = {}
     watcher = CheckpointWatcher(env["CHECKPOINT_DIR"], drain.PARTITIONS)
     try:
         producer.wait_for_line(drain.PRODUCER_READY, timeout=60)
         wait_topic(run.bootstrap, topic, timeout=30)
-        consumers = drain.start_consumers(run, topic, name)
+        consumers = drain.start_consumers(run, topic, name, env)
         for consumer in consumers:
             consumer.wait_for_line(drain.CONSUMER_READY, timeout=60)
+        if compactor:
+            compactors.append(Child([str(PYTHON), "compactor.py"], env, run.local_dir / name / "compactor.log"))
+            compactors[0].wait_for_line(COMPACTOR_READY, timeout=120)
         watcher.start()
         committed = insert_at_rate(run, rate, seconds)
         watch = TopicWatch(run.bootstrap, topic, drain.PARTITIONS)
@@ -116,13 +140,20 @@ def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | N
             time.sleep(0.05)
         watcher.stopping.set()
         watcher.join()
+        if compactors:
+            wait_until(lambda: table_covers_checkpoints(env["DATA_URL"], env["CHECKPOINT_DIR"], env["TABLE_URL"],
+                                                        drain.PARTITIONS),
+                       timeout=300, interval=0.2, what="the table to cover every checkpoint")
+            last_commit = max(seen[-1][0] for seen in watcher.seen.values() if seen)  # wall clock, as ctimes are
+            table_figures = {"table_caught_up_s": time.time() - last_commit,
+                             "compactor_peak_rss_mb": compactors[0].peak_rss_mb()}
         messages = watch.messages()
         watch.close()
         rss = {"producer_peak_rss_mb": producer.peak_rss_mb(),
                "consumer_peak_rss_mb": max(consumer.peak_rss_mb() for consumer in consumers)}
     finally:
         watcher.stopping.set()
-        for child in [producer, *consumers]:
+        for child in [producer, *consumers, *compactors]:
             child.stop()
     latency_by_id, producer_share, consumer_share = {}, {}, {}
     for message in messages:
@@ -145,4 +176,4 @@ def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | N
             **{key: median([window[key] for window in windows]) for key in windows[0]},
             "insert_to_send": percentiles(list(producer_share.values())),
             "send_to_checkpoint": percentiles(list(consumer_share.values())),
-            "windows": windows, "rows_per_file": len(committed) / files, **rss}
+            "windows": windows, "rows_per_file": len(committed) / files, **rss, **table_figures}

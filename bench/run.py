@@ -37,6 +37,7 @@ RESULTS = ROOT / "bench" / "results.json"
 PLOT = ROOT / "bench" / "throughput.png"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:begin (written by bench/run.py) -->", "<!-- bench:end -->"
+OTHER_SECTIONS = ("reading",)  # of results.json, written by bench/reading.py: kept as they are
 FULL_ROWS = 1_000_000  # from this many rows on, a run is a full run: freshness windows of 60 s
 RATES = (10, 1000)  # rows/s: the specification's generator, and a fast stream
 TARGETS = {"consumer_vs_spark": 2.0, "consumer_vs_consumer_performance": 0.5,
@@ -267,6 +268,8 @@ def main() -> None:
     finally:
         cleanup(run)
     shutil.rmtree(run.local_dir, ignore_errors=True)  # reached only on success: a failure keeps the logs
+    known = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.update({section: known[section] for section in OTHER_SECTIONS if section in known})
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     draw_plot(results)
     rewrite_section(BENCHMARKS, BEGIN, END, report(results))

@@ -119,3 +119,10 @@ def fsck(path: str) -> str:
 def _in_safe_mode() -> bool:
     return bool(_namenode_info()["Safemode"])
 
+
+
+def namesystem() -> dict:
+    """The NameNode's FSNamesystem figures (JMX): FilesTotal (files and folders), BlocksTotal, capacity."""
+    url = f"http://{HOST}:{NAMENODE_HTTP_PORT}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystem"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["beans"][0]

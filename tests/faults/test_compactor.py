@@ -7,10 +7,10 @@ import signal
 import time
 from collections import Counter
 
-import duckdb
 import pytest
 
 from consumer_world import assert_verified, record_figures, seeded, settings, wait_caught_up
+from table_world import SMALL_BATCHES, compact_once, multiset, readings, start_pipeline, table_part
 from world import wait_for
 from weather.common import batches, checkpoint, incarnation
 from weather.common.storage import open_storage
@@ -19,17 +19,7 @@ from weather.compact.compactor import Step
 from weather.read import committed, snapshot
 
 pytestmark = pytest.mark.faults
-SMALL_BATCHES = {"CONSUMER_MAX_POLL_RECORDS": "10"}
 COMPACTOR_KILLS = 12
-
-
-def readings(first_day, days):
-    return [(f"Station{s}", f"2003-{1 + (d // 28) % 12:02d}-{1 + d % 28:02d}", d + i / 10)
-            for d in range(first_day, first_day + days) for i, s in enumerate("ABCDEFGHIJ")]
-
-
-def multiset(table):
-    return Counter(zip(table["station_id"].to_pylist(), table["date"].to_pylist(), table["degrees"].to_pylist()))
 
 
 def raw_view(pipeline):
@@ -42,15 +32,6 @@ def snapshot_rows(pipeline):
     return snapshot.read_rows(open_storage(pipeline.data_url), config.checkpoint_dir, config.table_url, range(4))
 
 
-def table_part(pipeline):
-    """The table's rows as standard engines see them: DuckDB over the table's Arrow dataset."""
-    version = TableVersion.latest(settings(pipeline).table_url)
-    if version.delta is None:  # no table yet
-        return batches.SCHEMA.empty_table()
-    dataset = version.delta.to_pyarrow_dataset()  # noqa: F841 (DuckDB finds it by name)
-    return duckdb.sql("select station_id, date, degrees from dataset").to_arrow_table()
-
-
 def covered(pipeline):
     """Per partition, the (batch, offset) the newest table version covers of the current incarnation."""
     version = TableVersion.latest(settings(pipeline).table_url)
@@ -61,22 +42,6 @@ def covered(pipeline):
         topic_id = batches.read_info(storage, p, saved.batch_id).topic_id if saved else None
         found[p] = version.covered(p, topic_id)
     return found
-
-
-def start_pipeline(pipeline, days=20):
-    producer = pipeline.start("producer.py")
-    wait_for(lambda: pipeline.partitions() == [0, 1, 2, 3], 60, "the topic")
-    pipeline.insert(readings(0, days))
-    consumers = [pipeline.start("consumer.py", str(p), **SMALL_BATCHES) for p in range(4)]
-    wait_for(lambda: sum(pipeline.end_offsets().values()) == 10 * days, 60, "every row in Kafka")
-    wait_caught_up(pipeline)
-    return [producer, *consumers]
-
-
-def compact_once(pipeline, **env):
-    done = pipeline.run("compactor.py", "--once", timeout=180, **env)
-    assert done.returncode == 0, done.stderr
-    return done
 
 
 def assert_layers_agree(pipeline, raw_files_kept=True):
