@@ -26,12 +26,16 @@ USAGE = "python3 compactor.py [--once]"
 log = logging.getLogger("compactor")
 # A server down, or a table error worth another cycle; a lost commit race is ConcurrentCompactor.
 RETRIED = (*storage_errors, DeltaError)
+# Folding is background work: the producer's and the consumers' share of the CPU is the freshness the
+# pipeline promises, so the compactor runs at a lower priority (its threads, created later, inherit it).
+NICENESS = 10
 
 
 def main():
     parser = ArgumentParser(prog="compactor.py", description="Fold committed batches into the table layer.")
     parser.add_argument("--once", action="store_true", help="run one cycle, then exit")
     once = parser.parse_args().once
+    os.nice(NICENESS)
     settings = Settings.from_env()
     reached = crash_hook(os.environ.get("COMPACTOR_CRASH_AT"))  # fault tests only
     table_key = hashlib.sha256(settings.table_url.encode()).hexdigest()[:12]

@@ -3,6 +3,7 @@ once, whatever step it is killed at, with two compactors at once, across a recre
 retention on; the snapshot (table + raw tail) always equals the raw layer's committed view."""
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import Counter
@@ -20,6 +21,12 @@ from weather.read import committed, snapshot
 
 pytestmark = pytest.mark.faults
 COMPACTOR_KILLS = 12
+
+
+def thread_niceness(pid):
+    """The nice values of a process's threads (field 19 of /proc/<pid>/task/<tid>/stat): one per thread."""
+    tasks = os.listdir(f"/proc/{pid}/task")
+    return [int(open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()[16]) for tid in tasks]
 
 
 def raw_view(pipeline):
@@ -117,6 +124,8 @@ def test_two_compactors_at_once_under_load_double_nothing(pipeline, tmp_path):
     assert_layers_agree(pipeline)
     same_lock = [pipeline.start("compactor.py", **fast) for _ in range(2)]  # one lock: the newest takes over
     assert same_lock[0].wait(60) == 0 and same_lock[1].process.poll() is None  # the older one left, however it lost
+    # background work: every thread of the compactor yields the CPU to the producer and the consumers
+    assert set(thread_niceness(same_lock[1].process.pid)) == {10}
     assert same_lock[1].stop() == 0
     for program in programs:
         assert program.stop() == 0
