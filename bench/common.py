@@ -27,6 +27,8 @@ for path in (str(SRC), str(ROOT)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+from weather.common import waiting  # noqa: E402
+
 BENCH_DATABASE = "CS544_bench"  # never the pipeline's CS544: other developers test against it
 
 
@@ -155,27 +157,34 @@ STALL_SECONDS = 60  # no progress for this long: a server is down (the stack is 
 
 def wait_until(condition, timeout: float, interval: float, what: str) -> float:
     """Poll condition() until true; the monotonic time it was first seen true."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return time.monotonic()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    try:
+        return waiting.wait_until(lambda: condition() and time.monotonic(), timeout, what, every=interval)
+    except waiting.TimedOut:
+        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}") from None
 
 
 def wait_for_count(count_now, target: int, timeout: float, interval: float, what: str) -> float:
     """Poll count_now() until it reaches target; the monotonic time it did. Fails after STALL_SECONDS
     without any increase as well as after timeout."""
-    deadline = time.monotonic() + timeout
-    last, last_change = -1, time.monotonic()
-    while True:
+    last, now = -1, time.monotonic()  # the count last seen, and when it was looked at
+    last_change = now  # when the count last changed
+
+    def stuck() -> RuntimeError:
+        return RuntimeError(f"{what}: {last} of {target} after {now - last_change:.0f} s without progress "
+                            f"(timeout {timeout:.0f} s); are all servers up? (make status)")
+
+    def reached_at() -> float | None:
+        nonlocal last, now, last_change
         count, now = count_now(), time.monotonic()
         if count >= target:
             return now
         if count != last:
             last, last_change = count, now
-        if now > deadline or now - last_change > STALL_SECONDS:
-            raise RuntimeError(f"{what}: {count} of {target} after {now - last_change:.0f} s without progress "
-                               f"(timeout {timeout:.0f} s); are all servers up? (make status)")
-        time.sleep(interval)
+        if now - last_change > STALL_SECONDS:
+            raise stuck()
+        return None
+
+    try:
+        return waiting.wait_until(reached_at, timeout, what, every=interval)
+    except waiting.TimedOut:
+        raise stuck() from None

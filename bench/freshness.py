@@ -20,7 +20,7 @@ from bench import drain
 from bench.common import PYTHON, Child, Run, median, wait_until
 from bench.database import INSERT, rows
 from bench.broker import TopicWatch, wait_topic
-from weather.common import batches, checkpoint
+from weather.common import batches, checkpoint, waiting
 from weather.common import database
 from weather.common.storage import open_storage
 from weather.common.table import Covered, TableVersion
@@ -133,11 +133,11 @@ def measure(run: Run, rate: float, seconds: float, extra_env: dict[str, str] | N
         watch = TopicWatch(run.bootstrap, topic, drain.PARTITIONS)
         watch.wait_total(len(committed), timeout=60, interval=0.05)
         ends = watch.end_offsets()
-        deadline = time.monotonic() + 60
-        while any(watcher.offsets()[p] < ends[p] for p in ends):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"checkpoints {watcher.offsets()} never reached the log ends {ends}")
-            time.sleep(0.05)
+        try:
+            waiting.wait_until(lambda: all(watcher.offsets()[p] >= ends[p] for p in ends), 60,
+                               "the checkpoints at the log ends", every=0.05)
+        except waiting.TimedOut:
+            raise RuntimeError(f"checkpoints {watcher.offsets()} never reached the log ends {ends}") from None
         watcher.stopping.set()
         watcher.join()
         if compactors:

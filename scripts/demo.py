@@ -28,7 +28,7 @@ sys.path.insert(0, str(SRC))
 import sqlalchemy  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 
-from weather.common import checkpoint, topic  # noqa: E402
+from weather.common import checkpoint, topic, waiting  # noqa: E402
 from weather.common.config import Settings  # noqa: E402
 from weather.common.storage import open_storage  # noqa: E402
 from weather.common.table import TableVersion  # noqa: E402
@@ -142,8 +142,9 @@ def main() -> int:
     programs.start("weather_generator.py")
     programs.start("producer.py")
     probe = KafkaConsumer(**settings.kafka_options())
-    while len(probe.partitions_for_topic(settings.topic) or ()) < settings.partitions:
-        time.sleep(0.2)  # consumers start once the producer has created the topic
+    # consumers start once the producer has created the topic
+    waiting.wait_until(lambda: len(probe.partitions_for_topic(settings.topic) or ()) >= settings.partitions, None,
+                       f"topic {settings.topic}'s partitions")
     probe.close()
     consumers = [f"consumer-{p}" for p in range(settings.partitions)]
     for partition in range(settings.partitions):
@@ -161,9 +162,10 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\nstopping: the generator first, then the pipeline drains", flush=True)
     programs.stop("weather_generator")
-    drain_until = time.monotonic() + DRAIN_SECONDS
-    while not progress.report(time.monotonic() - began) and time.monotonic() < drain_until:
-        time.sleep(1)
+    try:
+        waiting.wait_until(lambda: progress.report(time.monotonic() - began), DRAIN_SECONDS, "drained", every=1)
+    except waiting.TimedOut:
+        pass  # not drained in DRAIN_SECONDS: stopped anyway, the last progress block shows the lag
     programs.stop("producer", *consumers, "compactor", "dashboard")
     print("committed data (eval \"$(make -s env)\" && .venv/bin/python src/reader.py):", flush=True)
     subprocess.run([sys.executable, "reader.py"], cwd=SRC, env=env)

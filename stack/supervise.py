@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from weather.common.process import PROC, ProcessId
+from weather.common.waiting import TimedOut, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "stack" / "conf"
@@ -42,16 +43,6 @@ def log_tail(name: str, lines: int = 25) -> str:
         return f"(no log at {path})"
     text = path.read_text(errors="replace").splitlines()[-lines:]
     return "\n".join(f"    {line}" for line in text)
-
-
-def _port_freed(port: int, seconds: float) -> bool:
-    """True once nothing listens on the port; a server stopped just before may still be exiting."""
-    deadline = time.monotonic() + seconds
-    while port_open(port):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def port_open(port: int, host: str = HOST) -> bool:
@@ -105,9 +96,11 @@ class Server:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         self.prepare()
-        if not _port_freed(self.port, PORT_FREE_WAIT):
+        try:  # a server stopped just before may still be exiting
+            wait_until(lambda: not port_open(self.port), PORT_FREE_WAIT, f"port {self.port} free")
+        except TimedOut:
             raise StackError(f"{self.name}: port {HOST}:{self.port} is already taken by another process; "
-                             f"stop it (e.g. `ss -ltnp | grep {self.port}`) and run `make up` again")
+                             f"stop it (e.g. `ss -ltnp | grep {self.port}`) and run `make up` again") from None
         with open(self.log_file, "ab") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name} ===\n".encode())
             log.flush()
@@ -116,22 +109,25 @@ class Server:
         write_pid_file(self.pid_file, ProcessId.of(proc.pid))  # found: a child is in /proc until it is reaped
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if not self.running():
                 raise StackError(f"{self.name} exited while starting; its log is {self.log_file}:\n"
                                  f"{log_tail(self.name)}")
             try:
                 if self.is_ready():
                     self.after_ready()
-                    return
+                    return True
             except StackError:
                 raise
             except Exception:  # not answering yet
                 pass
-            time.sleep(0.5)
-        raise StackError(f"{self.name} was not ready after {timeout:.0f} s; its log is {self.log_file}:\n"
-                         f"{log_tail(self.name)}")
+            return False
+
+        try:
+            wait_until(ready, timeout, f"{self.name} ready", every=0.5)
+        except TimedOut:
+            raise StackError(f"{self.name} was not ready after {timeout:.0f} s; its log is {self.log_file}:\n"
+                             f"{log_tail(self.name)}") from None
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         process = self.process()
@@ -140,13 +136,14 @@ class Server:
             return
         # The server alone, not its process group: a group id is a pid too, and the servers start no children.
         process.signal(sig)
-        deadline = time.monotonic() + (self.stop_timeout if sig != signal.SIGKILL else 10)
-        while time.monotonic() < deadline and process.alive():
-            time.sleep(0.2)
-        if process.alive():
+
+        def exited() -> bool:
+            return not process.alive()
+        try:
+            wait_until(exited, self.stop_timeout if sig != signal.SIGKILL else 10, f"{self.name} exited")
+        except TimedOut:
             process.signal(signal.SIGKILL)
-            while process.alive():
-                time.sleep(0.1)
+            wait_until(exited, None, f"{self.name} exited", every=0.1)
         self.pid_file.unlink(missing_ok=True)
 
     def rss_bytes(self) -> int | None:

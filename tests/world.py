@@ -19,6 +19,8 @@ import pytest
 import sqlalchemy
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from weather.common import waiting
+
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 STATIONS = [f"Station{letter}" for letter in "ABCDEFGHIJ"]
@@ -36,10 +38,16 @@ TABLE_DDL = ("CREATE TABLE temperatures (id INT NOT NULL AUTO_INCREMENT PRIMARY 
 
 def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.2):
     """Poll condition() until it returns something truthy or timeout seconds have passed; its last result."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()) and time.monotonic() <= deadline:
-        time.sleep(interval)
-    return result
+    result = None
+
+    def asked():  # condition(), its result kept for the timeout's return
+        nonlocal result
+        result = condition()
+        return result
+    try:
+        return waiting.wait_until(asked, timeout, "the condition", every=interval)
+    except waiting.TimedOut:
+        return result
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
@@ -158,10 +166,14 @@ class Pipeline:
             consumer.assign(partitions)
             consumer.seek_to_beginning()
             found = []
-            deadline = time.monotonic() + 30
-            while len(found) < sum(ends.values()) and time.monotonic() < deadline:
+
+            def all_read() -> bool:
+                if len(found) >= sum(ends.values()):
+                    return True
                 for records in consumer.poll(timeout_ms=500).values():
                     found.extend(records)
+                return False
+            wait_until(all_read, 30, interval=0)
             return found
         finally:
             consumer.close()

@@ -23,11 +23,14 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "src") not in sys.path:  # run by hand as a script: src/ is not on the path
+    sys.path.append(str(ROOT / "src"))
+from weather.common import waiting  # noqa: E402
+
 STATE = ROOT / "var" / "docker-engine"   # the running engine's pids and the host's state before it
 TABLES = ("nat", "filter")
 # Mounts the daemon makes and may leave behind; nothing outside these is ever unmounted.
@@ -127,6 +130,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _wait_exited(pid: int, timeout: float | None) -> None:
+    """Until the process has exited; waiting.TimedOut after timeout seconds (None: no limit)."""
+    waiting.wait_until(lambda: not _alive(pid), timeout, f"process {pid} to exit")
+
+
 class Engine:
     """dockerd for the duration of a `with` block; the host restored on the way out."""
 
@@ -149,11 +157,18 @@ class Engine:
         logfile = open(self.artifacts / "dockerd.log", "ab")
         self.daemon = subprocess.Popen(["dockerd", "--storage-driver=overlay2", "--iptables=true"],
                                        stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-            if self.daemon.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dockerd did not start: see {self.artifacts / 'dockerd.log'}")
-            time.sleep(0.5)
+        not_started = f"dockerd did not start: see {self.artifacts / 'dockerd.log'}"
+
+        def answers() -> bool:
+            if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+                return True
+            if self.daemon.poll() is not None:
+                raise RuntimeError(not_started)
+            return False
+        try:
+            waiting.wait_until(answers, 60, "dockerd to answer", every=0.5)
+        except waiting.TimedOut:
+            raise RuntimeError(not_started) from None
         self.helpers = _children(self.daemon.pid)
         (STATE / "engine.json").write_text(json.dumps({"pid": self.daemon.pid, "helpers": self.helpers}))
         self.log(f"engine: dockerd {self.daemon.pid} answers (helpers {self.helpers})")
@@ -167,11 +182,9 @@ class Engine:
                 self.daemon.kill()
                 self.daemon.wait()
         for pid in self.helpers:  # the daemon takes its containerd along; make sure
-            for _ in range(50):
-                if not _alive(pid):
-                    break
-                time.sleep(0.2)
-            else:
+            try:
+                _wait_exited(pid, 10)
+            except waiting.TimedOut:
                 os.kill(pid, signal.SIGKILL)
         self.log("engine: dockerd stopped")
 
@@ -205,8 +218,7 @@ def main(argv: list[str]) -> int:
         for pid in pids:
             os.kill(pid, signal.SIGTERM)
         for pid in pids:
-            while _alive(pid):
-                time.sleep(0.2)
+            _wait_exited(pid, None)
         restore(HostState(**json.loads((STATE / "host-before.json").read_text())))
         (STATE / "engine.json").unlink(missing_ok=True)
         return 0

@@ -39,8 +39,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "src"))  # for weather.common.waiting
 from dockerpath import pom_properties  # noqa: E402
 from engine import Engine  # noqa: E402
+from weather.common import waiting  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "docker-test"
@@ -343,14 +345,10 @@ def assert_dict_lines(lines: list[str], where: str) -> None:
 
 
 def wait_for(description: str, predicate, timeout: float, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {description}")
-        time.sleep(interval)
+    try:
+        return waiting.wait_until(predicate, timeout, description, every=interval)
+    except waiting.TimedOut:
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {description}") from None
 
 
 def sequence(run: Run, stack: Stack) -> None:

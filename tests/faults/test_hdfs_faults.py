@@ -16,7 +16,7 @@ import pytest
 
 from consumer_world import finish, record_figures, seeded, start_pipeline
 from producer_world import server_down
-from world import wait_for
+from world import wait_for, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 DATANODE_KILLS = 10
@@ -24,13 +24,10 @@ DATANODE_KILLS = 10
 
 def next_commit_after(watcher, since: float, timeout: float) -> float | None:
     """Seconds from `since` to the first checkpoint any partition published after it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def first_later() -> float | None:
         later = [at for at, _, _ in list(watcher.found.commits) if at > since]
-        if later:
-            return min(later) - since
-        time.sleep(0.05)
-    return None
+        return min(later) - since if later else None
+    return wait_until(first_later, timeout, interval=0.05)
 
 
 def test_datanodes_killed_at_random_while_consumers_commit(pipeline):
@@ -80,13 +77,14 @@ def test_every_batch_reads_in_full_right_after_its_checkpoint_across_a_namenode_
 def first_success_after(write, timeout: float) -> float | None:
     """Seconds until write() first succeeds, trying again every 0.1 s; None after timeout."""
     began = time.monotonic()
-    while time.monotonic() - began < timeout:
+
+    def written_after() -> float | None:
         try:
             write()
-            return time.monotonic() - began
         except (OSError, RuntimeError):
-            time.sleep(0.1)
-    return None
+            return None
+        return time.monotonic() - began
+    return wait_until(written_after, timeout, interval=0.1)
 
 
 def test_new_files_after_a_datanode_loss_with_and_without_the_fallback(pipeline):

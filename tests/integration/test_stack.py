@@ -55,10 +55,14 @@ def kafka_roundtrip(topic: str) -> list[bytes]:
     consumer.assign([partition])
     consumer.seek(partition, 0)
     values: list[bytes] = []
-    deadline = time.monotonic() + 30
-    while len(values) < 5 and time.monotonic() < deadline:
+
+    def five_read() -> bool:
+        if len(values) >= 5:
+            return True
         for records in consumer.poll(timeout_ms=1000).values():
-            values += [record.value for record in records]
+            values.extend(record.value for record in records)
+        return False
+    wait_until(five_read, 30, interval=0)
     consumer.close()
     return values
 
@@ -69,10 +73,7 @@ def test_kafka_topic_create_produce_consume_delete():
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
     assert kafka_roundtrip(topic) == [f"v{i}".encode() for i in range(5)]
     admin.delete_topics([topic])
-    deadline = time.monotonic() + 30
-    while topic in admin.list_topics() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert topic not in admin.list_topics()
+    wait_for(lambda: topic not in admin.list_topics(), 30, f"topic {topic} deleted", interval=0.5)
     with pytest.raises(UnknownTopicOrPartitionError):
         admin.delete_topics([topic])
     admin.close()

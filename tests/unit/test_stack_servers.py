@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from stack.kafka import Kafka
 from stack.supervise import Server, read_pid_file, write_pid_file
 from stack.topology import ALL_SERVERS, Topology, environment
 from weather.common.process import ProcessId
+from world import wait_for
 
 
 class Sleeper(Server):
@@ -80,6 +83,65 @@ def test_a_bare_pid_file_counts_only_for_the_servers_own_command_line(var, stran
     assert sleeper.pid() is None
     sleeper.kill()
     assert stranger.poll() is None
+
+
+class Starting(Server):
+    """A stand-in server running a shell script, refusing its first `refusals` readiness checks as a
+    server not listening yet does."""
+
+    def __init__(self, script: str, refusals: int = 0) -> None:
+        super().__init__("starting", 1, stop_timeout=0.5)
+        self.script, self.refusals, self.set_up = script, refusals, False
+
+    def command(self) -> list[str]:
+        return ["sh", "-c", self.script]
+
+    def is_ready(self) -> bool:
+        if self.refusals:
+            self.refusals -= 1
+            raise ConnectionRefusedError("not listening yet")
+        return True
+
+    def after_ready(self) -> None:
+        self.set_up = True
+
+
+def test_wait_ready_asks_again_until_the_server_answers_then_sets_it_up(var):
+    server = Starting("exec sleep 300", refusals=2)
+    server.start()
+    try:
+        server.wait_ready(timeout=10)
+        assert server.set_up and server.refusals == 0
+    finally:
+        server.kill()
+
+
+def test_a_server_exiting_while_starting_is_said_with_its_log(var):
+    server = Starting("echo bad setting; exit 3", refusals=100)
+    server.start()
+    with pytest.raises(supervise.StackError, match=r"(?s)^starting exited while starting; its log is .*bad setting"):
+        server.wait_ready(timeout=10)
+
+
+def test_a_server_not_ready_in_time_is_said_with_its_log(var):
+    server = Starting("echo still starting; exec sleep 300", refusals=100)
+    server.start()
+    try:
+        with pytest.raises(supervise.StackError, match=r"(?s)^starting was not ready after 1 s; .*still starting"):
+            server.wait_ready(timeout=1)
+    finally:
+        server.kill()
+
+
+def test_a_server_ignoring_sigterm_is_killed_after_its_stop_timeout(var):
+    server = Starting("trap '' TERM; exec sleep 300")  # an ignored signal stays ignored across exec
+    server.start()
+    cmdline = Path(f"/proc/{server.pid()}/cmdline")
+    wait_for(lambda: cmdline.read_bytes().startswith(b"sleep"), 10, "the script's exec")
+    began = time.monotonic()
+    server.stop()
+    assert not server.running() and not server.pid_file.exists()
+    assert 0.5 <= time.monotonic() - began < 5
 
 
 def test_default_topology_is_one_broker_and_three_datanodes(var, monkeypatch):

@@ -187,6 +187,20 @@ def test_a_failure_with_fewer_replicas_too_is_retried_for_a_while_then_raised(fa
     assert fake.client.paths == {}  # the failed files are deleted
 
 
+def test_a_namenode_failure_during_the_fallback_is_raised_at_once(fake, monkeypatch):
+    def no_datanode(self, data):
+        raise RuntimeError("no DataNode")
+
+    def no_namenode(path):
+        raise ConnectionRefusedError("NameNode 127.0.0.1:9000")
+    monkeypatch.setattr(FakeWriter, "write", no_datanode)  # every pipeline fails, the fallback's too
+    monkeypatch.setattr(fake.client, "get_file_info", no_namenode)
+    began = time.monotonic()
+    with pytest.raises(ConnectionRefusedError):  # not retried for FALLBACK_FOR
+        fake.write_temp("f", b"z")
+    assert time.monotonic() - began < 1
+
+
 def test_a_write_whose_copies_all_hang_is_given_up_and_written_again(fake, monkeypatch):
     monkeypatch.setattr(storage, "WRITE_GIVE_UP", 0.3)
     fake.client.close_delays = [2.0, 2.0, 2.0]  # the first write and both its copies hang

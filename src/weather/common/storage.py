@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 import hdfs_native
 
+from weather.common import waiting
 from weather.common.config import ConfigError
 
 # Without these the client retries an unreachable NameNode for about three minutes before raising;
@@ -148,17 +149,22 @@ class HdfsStorage(_Folder):
         """A temp file of path with FALLBACK_REPLICATION replicas, tried again every FALLBACK_RETRY_EVERY
         seconds for up to FALLBACK_FOR while the NameNode answers: until it sees the DataNode stale it
         may still choose it, and a consumer's own retry would back off for many seconds meanwhile."""
-        deadline = time.monotonic() + FALLBACK_FOR
-        while True:
+        failures: list[BaseException] = []
+
+        def written() -> str | None:
             try:
                 return self._write_hedged(path, data, None, FALLBACK_REPLICATION)
             except FileNotFoundError:
                 raise
-            except ERRORS:
-                if time.monotonic() > deadline:
-                    raise
+            except ERRORS as error:
+                failures.append(error)
                 self.client.get_file_info(self.folder)  # raises at once if the NameNode is what failed
-                time.sleep(FALLBACK_RETRY_EVERY)
+                return None
+
+        try:
+            return waiting.wait_until(written, FALLBACK_FOR, f"writing {path}", every=FALLBACK_RETRY_EVERY)
+        except waiting.TimedOut:
+            raise failures[-1] from None  # the write's own error, for the caller's retry
 
     _replication: int | None = None  # the replication of a file written normally (dfs.replication); 3 until seen
 

@@ -32,6 +32,11 @@ class GaveUp(Unrecoverable):
     """A retry ran out of its time: what failed, the last error, and what to check."""
 
 
+class TimedOut(TimeoutError):
+    """wait_until's condition did not hold in time: a TimeoutError of its own, so that a caller can
+    tell it from a TimeoutError the condition raised (a socket's, a write's)."""
+
+
 _stop_asked = threading.Event()
 
 
@@ -81,15 +86,16 @@ def retry(action: Callable[[], T], what: str, log: logging.Logger, errors: tuple
 
 
 def wait_until(condition: Callable[[], T], timeout: float | None, what: str, every: float = 0.2) -> T:
-    """condition()'s first truthy result, asked every `every` seconds; TimeoutError naming `what` after
-    `timeout` seconds (None: no limit), Stopped when a stop is asked for meanwhile."""
+    """condition()'s first truthy result, asked every `every` seconds; TimedOut naming `what` after
+    `timeout` seconds (None: no limit), Stopped when a stop is asked for meanwhile. Whatever the
+    condition raises ends the wait at once."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
         if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not so after {timeout:g} s")
+            raise TimedOut(f"{what}: not so after {timeout:g} s")
         pause(every)
         if not running():
             raise Stopped
