@@ -8,34 +8,38 @@ table now covers (weather/compact/compactor.py). The raw layer keeps its contrac
 checkpoints are only read, and deleted only with RAW_RETENTION_SECONDS set. One compactor per table
 on a machine: a second one takes over (weather/common/lock.py). --once: one cycle, then exit.
 """
-import hashlib
-import logging
 import os
-from pathlib import Path
 
-from deltalake.exceptions import DeltaError
+# Folding is background work: the producer's and the consumers' share of the CPU is the freshness the
+# pipeline promises, so the compactor runs at a lower priority. On Linux a nice value belongs to one
+# thread and new threads inherit their creator's: set here, before any import can start a thread
+# (Arrow's and Delta's pools), every thread of the process has it.
+NICENESS = 10
+os.nice(NICENESS)
 
-from weather.common import lock
-from weather.common.config import Settings
-from weather.common.program import ArgumentParser, run
-from weather.common.storage import ERRORS as storage_errors, open_storage
-from weather.common.waiting import pause, retry, running
-from weather.compact.compactor import Compactor, ConcurrentCompactor, crash_hook
+import hashlib  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from deltalake.exceptions import DeltaError  # noqa: E402
+
+from weather.common import lock  # noqa: E402
+from weather.common.config import Settings  # noqa: E402
+from weather.common.program import ArgumentParser, run  # noqa: E402
+from weather.common.storage import ERRORS as storage_errors, open_storage  # noqa: E402
+from weather.common.waiting import pause, retry, running  # noqa: E402
+from weather.compact.compactor import Compactor, ConcurrentCompactor, crash_hook  # noqa: E402
 
 USAGE = "python3 compactor.py [--once]"
 log = logging.getLogger("compactor")
 # A server down, or a table error worth another cycle; a lost commit race is ConcurrentCompactor.
 RETRIED = (*storage_errors, DeltaError)
-# Folding is background work: the producer's and the consumers' share of the CPU is the freshness the
-# pipeline promises, so the compactor runs at a lower priority (its threads, created later, inherit it).
-NICENESS = 10
 
 
 def main():
     parser = ArgumentParser(prog="compactor.py", description="Fold committed batches into the table layer.")
     parser.add_argument("--once", action="store_true", help="run one cycle, then exit")
     once = parser.parse_args().once
-    os.nice(NICENESS)
     settings = Settings.from_env()
     reached = crash_hook(os.environ.get("COMPACTOR_CRASH_AT"))  # fault tests only
     table_key = hashlib.sha256(settings.table_url.encode()).hexdigest()[:12]
