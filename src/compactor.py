@@ -25,10 +25,11 @@ from deltalake.exceptions import DeltaError  # noqa: E402
 
 from weather.common import lock  # noqa: E402
 from weather.common.config import Settings  # noqa: E402
+from weather.common.crash import crash_hook  # noqa: E402
 from weather.common.program import ArgumentParser, run  # noqa: E402
 from weather.common.storage import ERRORS as storage_errors, open_storage  # noqa: E402
 from weather.common.waiting import pause, retry, running  # noqa: E402
-from weather.compact.compactor import Compactor, ConcurrentCompactor, crash_hook  # noqa: E402
+from weather.compact.compactor import Compactor, ConcurrentCompactor, Step  # noqa: E402
 
 USAGE = "python3 compactor.py [--once]"
 log = logging.getLogger("compactor")
@@ -41,7 +42,7 @@ def main():
     parser.add_argument("--once", action="store_true", help="run one cycle, then exit")
     once = parser.parse_args().once
     settings = Settings.from_env()
-    reached = crash_hook(os.environ.get("COMPACTOR_CRASH_AT"))  # fault tests only
+    reached = crash_hook("COMPACTOR_CRASH_AT", Step)  # fault tests only
     table_key = hashlib.sha256(settings.table_url.encode()).hexdigest()[:12]
     lock.acquire(Path(settings.lock_dir) / f"compactor-{table_key}.lock", f"the table {settings.table_url}",
                  settings.takeover_wait, log)

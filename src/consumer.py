@@ -26,9 +26,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError, LogTruncationError, OffsetOutOfRangeError  # noqa: E402
 
 from weather.common import incarnation, topic  # noqa: E402
+from weather.common.crash import crash_hook  # noqa: E402
 from weather.common.config import Settings  # noqa: E402
 from weather.consume.fetch import PartitionPoller  # noqa: E402
-from weather.consume.writer import PartitionWriter, crash_hook  # noqa: E402
+from weather.consume.writer import PartitionWriter, State  # noqa: E402
 from weather.common.program import ArgumentParser, UsageError, run  # noqa: E402
 from weather.common.waiting import retry, running  # noqa: E402
 from weather.common.storage import ERRORS as storage_errors, open_storage  # noqa: E402
@@ -53,7 +54,7 @@ def arguments():
 def main():
     args = arguments()
     settings = Settings.from_env()
-    reached = crash_hook(os.environ.get("CONSUMER_CRASH_AT"))  # fault tests only
+    reached = crash_hook("CONSUMER_CRASH_AT", State)  # fault tests only
     partition = args.partition
     # auto_offset_reset "none": an offset out of range (a recreated topic, deleted records) is an
     # error this program handles, never a silent jump to another offset.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from weather.consume.writer import Batch, PartitionWriter, State, no_hook
+from weather.common.crash import no_hook
+from weather.consume.writer import Batch, PartitionWriter, State
 
 log = logging.getLogger("test")
 

@@ -5,7 +5,8 @@ from collections import namedtuple
 import pytest
 
 from weather.common import batches, checkpoint, deadletter, lock, report
-from weather.consume.writer import PartitionWriter, RecordsLost, State, no_hook
+from weather.common.crash import no_hook
+from weather.consume.writer import PartitionWriter, RecordsLost, State
 from weather.common.storage import open_storage, temp_name
 
 Record = namedtuple("Record", "partition offset key value headers")

@@ -20,25 +20,22 @@ RETAINED   only with RAW_RETENTION_SECONDS set: raw batch files the table covers
 
 Killed at any step and restarted, the compactor never adds a batch twice (the table says what it
 covers) and never skips one (it continues from exactly there). The fault tests stop it at a step by
-name: COMPACTOR_CRASH_AT=<step> (crash_hook).
+name: COMPACTOR_CRASH_AT=<step> (weather/common/crash.py).
 """
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
 
 import pyarrow as pa
 from deltalake import CommitProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from weather.common import batches, checkpoint, table
-from weather.common.config import ConfigError
+from weather.common.crash import Hook, no_hook
 from weather.common.storage import Storage
 from weather.common.table import Covered, TableVersion
 
@@ -52,29 +49,6 @@ class Step(str, Enum):
     COMMITTED = "committed"
     OPTIMIZED = "optimized"
     RETAINED = "retained"
-
-
-Hook = Callable[[Step], None]
-
-
-def no_hook(step: Step) -> None:
-    """The hook of a compactor that is not under a fault test."""
-
-
-def crash_hook(spec: str | None) -> Hook:
-    """A hook that SIGKILLs this process the first time a cycle with work reaches the step `spec`."""
-    if not spec:
-        return no_hook
-    try:
-        target = Step(spec)
-    except ValueError:
-        raise ConfigError(f"COMPACTOR_CRASH_AT={spec!r}: use one of {', '.join(step.value for step in Step)}") from None
-
-    def crash_at_target(step: Step) -> None:
-        if step is target:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash_at_target
 
 
 class Disagreement(Exception):

@@ -25,7 +25,7 @@ last state it reached, so the caller's retry resumes at the step that failed (a 
 write does not write the Parquet file again). A crash at any state leaves the committed view
 (batches 0..checkpoint.batch_id) unchanged or advanced by exactly this batch. Entering each state
 calls the hook `reached(state, batch_id)`: the fault tests stop the consumer there by name
-(CONSUMER_CRASH_AT=<state>[:<batch_id>], `crash_hook`).
+(CONSUMER_CRASH_AT=<state>[:<batch_id>], weather/common/crash.py).
 
 Every message the producer sends carries its table id (header `row_id`), and within one topic
 incarnation a partition's committed row ids only increase. So a record whose row id is at or below
@@ -35,18 +35,15 @@ counted in the batch's metadata. A record without the header is kept.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 
 from weather.common import batches, checkpoint, deadletter, lock
 from weather.common.batches import BatchInfo, OffsetRange
-from weather.common.config import ConfigError
+from weather.common.crash import Hook, no_hook
 from weather.common.deadletter import DeadLetter
 from weather.common.errors import Unrecoverable
 from weather.common.storage import Storage
@@ -69,32 +66,6 @@ class State(str, Enum):
 RECOVERY = (State.RECOVERING, State.POSITIONED, State.READY)
 COMMIT = (State.POLLED, State.DEAD_LETTERED, State.WRITING_TEMP, State.TEMP_WRITTEN, State.RENAMED,
           State.WRITING_CHECKPOINT, State.CHECKPOINTED)
-
-Hook = Callable[[State, int], None]
-
-
-def no_hook(state: State, batch_id: int) -> None:
-    """The hook of a consumer that is not under a fault test."""
-
-
-def crash_hook(spec: str | None) -> Hook:
-    """A hook that SIGKILLs this process on reaching spec = `<state>[:<batch_id>]` (any batch if omitted)."""
-    if not spec:
-        return no_hook
-    state_name, _, batch_text = spec.partition(":")
-    try:
-        target = State(state_name)
-        target_batch = int(batch_text) if batch_text else None
-    except ValueError:
-        states = ", ".join(state.value for state in State)
-        raise ConfigError(f"CONSUMER_CRASH_AT={spec!r}: use <state>[:<batch_id>] with a state among {states}") from None
-
-    def crash_at_target(state: State, batch_id: int) -> None:
-        if state is target and target_batch in (None, batch_id):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash_at_target
-
 
 class RecordsLost(Unrecoverable):
     """Records not yet committed were deleted from the topic (same topic id): exactly once is impossible."""
