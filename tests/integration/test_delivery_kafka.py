@@ -16,6 +16,7 @@ import kafka
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import KafkaTimeoutError
 from kafka.producer.sender import Sender
 
 from weather.common.config import Settings
@@ -95,6 +96,32 @@ def test_clients_replaced_after_stuck_sends_stop_at_once_and_the_rows_arrive_onc
         sender.close()
     assert live_senders() == before
     assert row_ids_in(settings) == Counter(range(1, 41))
+
+
+def test_a_page_that_arrived_whole_though_its_acknowledgements_were_lost_is_not_sent_again(settings, monkeypatch):
+    """Kafka wrote every row of the page but the client reported a failure (acknowledgements lost, the
+    delivery timeout run out): the tails read again hold the whole page, nothing is left to send, and the
+    producer goes on with the next page."""
+    send_all, lost = Delivery._send_all, []
+
+    def acknowledgements_lost_once(self, rows):
+        sent_up_to = send_all(self, rows)
+        if not lost:
+            lost.append(rows)
+            raise KafkaTimeoutError("the acknowledgements were lost (test)")
+        return sent_up_to
+
+    monkeypatch.setattr(Delivery, "_send_all", acknowledgements_lost_once)
+    sender = Delivery(settings, log)
+    sender.start()
+    rows = [(row_id, STATIONS[row_id % 10], "2024-01-01", row_id / 4) for row_id in range(1, 61)]
+    try:
+        assert sender.send(rows[:40]) == 0  # every row had arrived: none sent again
+        assert len(lost) == 1
+        assert sender.send(rows[40:]) == 20
+    finally:
+        sender.close()
+    assert row_ids_in(settings) == Counter(range(1, 61))
 
 
 @pytest.mark.parametrize("kafka_python", ["pinned", "unknown"])

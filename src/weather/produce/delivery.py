@@ -119,6 +119,8 @@ class Delivery:
             self.log.info("re-read the partitions' tails: %d of rows %d..%d had arrived; sending the rest",
                           arrived, rows[0][ID], rows[-1][ID])
         todo = resume.unsent(rows, self.tails)
+        if not todo:  # the failed attempt had delivered every row; only its acknowledgements were lost
+            return 0
         try:
             sent_up_to = self._send_all(todo)
         except KafkaError:
