@@ -54,7 +54,7 @@ def arguments():
 def main():
     args = arguments()
     settings = Settings.from_env()
-    reached = crash_hook("CONSUMER_CRASH_AT", State)  # fault tests only
+    reached = crash_hook("CONSUMER_CRASH_AT", State, "batch_id")  # fault tests only
     partition = args.partition
     # auto_offset_reset "none": an offset out of range (a recreated topic, deleted records) is an
     # error this program handles, never a silent jump to another offset.

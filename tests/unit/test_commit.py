@@ -85,3 +85,61 @@ def test_committed_ignores_batches_after_the_checkpoint_and_names_a_missing_one(
     storage.delete(batches.batch_name(1, 0))
     with pytest.raises(committed.MissingBatch, match="partition-1-batch-0.parquet is committed by"):
         committed.read_committed(storage, checkpoints, [1])
+
+
+def one_row_batch(degrees, offset, topic_id):
+    return batches.build_table(["2000-01-01"], [degrees], ["StationA"], BatchInfo(OffsetRange(offset, offset), topic_id))
+
+
+class ChangedWhileRead:
+    """Storage on which `change` runs just before the reader's first file read: after it loaded the checkpoint."""
+
+    def __init__(self, storage, change) -> None:
+        self.storage, self.change, self.url = storage, change, storage.url
+
+    def read(self, name):
+        if self.change:
+            change, self.change = self.change, None
+            change()
+        return self.storage.read(name)
+
+
+def three_committed_batches(tmp_path, topic_id):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    for batch_id in range(3):
+        commit_table(storage, checkpoints, 0, batch_id, one_row_batch(1.0, batch_id, topic_id),
+                            next_offset=batch_id + 1)
+    return storage, checkpoints
+
+
+def test_a_reader_overtaken_by_a_recreated_topic_reads_again_and_never_mixes_topics(tmp_path):
+    storage, checkpoints = three_committed_batches(tmp_path, "old")
+    # The recreated topic's consumer commits its batch 0 before the reader reads batch 0.
+    recreated = ChangedWhileRead(storage, lambda: commit_table(
+        storage, checkpoints, 0, 0, one_row_batch(2.0, 0, "new"), next_offset=1))
+    table = committed.read_committed_partition(recreated, checkpoints, 0)
+    assert table.column("degrees").to_pylist() == [2.0]
+
+
+def test_a_partition_whose_batches_never_agree_on_a_topic_is_a_clear_error(tmp_path):
+    storage = open_storage(f"file://{tmp_path}/data")
+    storage.ensure_folder()
+    checkpoints = str(tmp_path / "checkpoints")
+    commit_table(storage, checkpoints, 0, 0, one_row_batch(1.0, 0, "old"), next_offset=1)
+    commit_table(storage, checkpoints, 0, 1, one_row_batch(1.0, 1, "new"), next_offset=2)
+    with pytest.raises(committed.StaleRead, match="partition 0"):
+        committed.read_committed_partition(storage, checkpoints, 0)
+
+
+def test_a_reader_overtaken_by_a_rewrite_with_other_batch_boundaries_reads_again(tmp_path):
+    storage, checkpoints = three_committed_batches(tmp_path, "t")
+
+    def rewrite():  # the checkpoint removed, batch 0 rewritten (same topic) with offsets 0..1: batch 1 overlaps it
+        checkpoint.remove(checkpoints, 0)
+        two = batches.build_table(["2000-01-01"] * 2, [2.0, 2.0], ["StationA"] * 2, BatchInfo(OffsetRange(0, 1), "t"))
+        commit_table(storage, checkpoints, 0, 0, two, next_offset=2)
+
+    table = committed.read_committed_partition(ChangedWhileRead(storage, rewrite), checkpoints, 0)
+    assert table.column("degrees").to_pylist() == [2.0, 2.0]

@@ -14,20 +14,22 @@ from weather.compact.compactor import Step
 from weather.consume.writer import State
 
 
-@pytest.mark.parametrize("spec", ["renamed:x", "halfway", "polled:1:2"])
+@pytest.mark.parametrize("spec", ["renamed:x", "halfway", "polled:1:2", "renamed:"])
 def test_a_bad_consumer_crash_point_is_a_configuration_error(spec):
-    with pytest.raises(ConfigError, match="CONSUMER_CRASH_AT=.*checkpointed"):
-        crash_hook("CONSUMER_CRASH_AT", State, {"CONSUMER_CRASH_AT": spec})
+    with pytest.raises(ConfigError, match=r"CONSUMER_CRASH_AT=.*: use <step>\[:<batch_id>\] .*checkpointed"):
+        crash_hook("CONSUMER_CRASH_AT", State, "batch_id", {"CONSUMER_CRASH_AT": spec})
 
 
-def test_a_bad_compactor_crash_point_names_the_steps():
-    with pytest.raises(ConfigError, match="COMPACTOR_CRASH_AT='folded'.*planned, read, committed, optimized, retained"):
-        crash_hook("COMPACTOR_CRASH_AT", Step, {"COMPACTOR_CRASH_AT": "folded"})
+@pytest.mark.parametrize("spec", ["folded", "committed:2"])  # its steps carry no number: one would never be reached
+def test_a_bad_compactor_crash_point_names_the_steps(spec):
+    with pytest.raises(ConfigError, match="COMPACTOR_CRASH_AT=.*: use <step> with a step among planned, read, committed, "
+                                          "optimized, retained"):
+        crash_hook("COMPACTOR_CRASH_AT", Step, environ={"COMPACTOR_CRASH_AT": spec})
 
 
 def test_no_crash_point_means_no_hook():
-    assert crash_hook("CONSUMER_CRASH_AT", State, {}) is no_hook
-    assert crash_hook("CONSUMER_CRASH_AT", State, {"CONSUMER_CRASH_AT": ""}) is no_hook
+    assert crash_hook("CONSUMER_CRASH_AT", State, "batch_id", {}) is no_hook
+    assert crash_hook("CONSUMER_CRASH_AT", State, "batch_id", {"CONSUMER_CRASH_AT": ""}) is no_hook
 
 
 def run_hook(spec, calls):
@@ -35,7 +37,7 @@ def run_hook(spec, calls):
     program = textwrap.dedent(f"""
         from weather.common.crash import crash_hook
         from weather.consume.writer import State
-        reached = crash_hook("CONSUMER_CRASH_AT", State, {{"CONSUMER_CRASH_AT": {spec!r}}})
+        reached = crash_hook("CONSUMER_CRASH_AT", State, "batch_id", {{"CONSUMER_CRASH_AT": {spec!r}}})
         for state, batch in {calls!r}:
             print(state, batch, flush=True)
             reached(State(state), batch)

@@ -1,5 +1,6 @@
 """Crash points for the fault tests: a program told `<VARIABLE>=<step>[:<number>]` SIGKILLs itself
-on reaching that step (of that batch, if a number is given), so a test can stop it there by name."""
+on reaching that step (with that number, e.g. of that batch, if one is given), so a test can stop it
+there by name."""
 from __future__ import annotations
 
 import os
@@ -16,18 +17,26 @@ def no_hook(step: Enum, number: int | None = None) -> None:
     """The hook of a program that is not under a fault test."""
 
 
-def crash_hook(variable: str, steps: type[Enum], environ: Mapping[str, str] = os.environ) -> Hook:
-    """The hook that `environ[variable]` names among `steps`, or no_hook when it is unset or empty."""
+def crash_hook(variable: str, steps: type[Enum], number: str | None = None,
+               environ: Mapping[str, str] = os.environ) -> Hook:
+    """The hook that `environ[variable]` names among `steps`, or no_hook when it is unset or empty.
+
+    number: what the number after the step counts (the consumer's "batch_id"); None where the program's
+    steps carry no number, so a number given there is an error rather than a crash point never reached.
+    """
     spec = environ.get(variable)
     if not spec:
         return no_hook
-    name, _, number_text = spec.partition(":")
+    name, has_number, number_text = spec.partition(":")
+    usage = f"<step>[:<{number}>]" if number else "<step>"
     try:
+        if has_number and not number:
+            raise ValueError(spec)
         target = steps(name)
-        target_number = int(number_text) if number_text else None
+        target_number = int(number_text) if has_number else None
     except ValueError:
         names = ", ".join(step.value for step in steps)
-        raise ConfigError(f"{variable}={spec!r}: use <step>[:<number>] with a step among {names}") from None
+        raise ConfigError(f"{variable}={spec!r}: use {usage} with a step among {names}") from None
 
     def crash_at_target(step: Enum, number: int | None = None) -> None:
         if step is target and target_number in (None, number):

@@ -105,22 +105,16 @@ class Delivery:
             self.log.info("sending whole record batches built by the compiled builder (weather_fastencode)")
 
     def send(self, rows: list) -> int:
-        """Send the rows Kafka does not hold yet, retrying until all are acknowledged; how many were sent."""
-        return retry(lambda: self._attempt(rows), f"sending rows {rows[0][ID]}..{rows[-1][ID]}", self.log,
-                     (KafkaError,))
+        """Send the rows Kafka does not hold yet, retrying until all are acknowledged; how many that was
+        (rows delivered by an attempt that then failed count too: they were sent once)."""
+        unsent = len(resume.unsent(rows, self.tails))
+        retry(lambda: self._attempt(rows), f"sending rows {rows[0][ID]}..{rows[-1][ID]}", self.log, (KafkaError,))
+        return unsent
 
-    def _attempt(self, rows: list) -> int:
-        if self.failed:
-            self.close()
-            self.producer = self._connect()
-            self.tails = self._read_tails()
-            self.failed = False
-            arrived = len(rows) - len(resume.unsent(rows, self.tails))
-            self.log.info("re-read the partitions' tails: %d of rows %d..%d had arrived; sending the rest",
-                          arrived, rows[0][ID], rows[-1][ID])
-        todo = resume.unsent(rows, self.tails)
-        if not todo:  # the failed attempt had delivered every row; only its acknowledgements were lost
-            return 0
+    def _attempt(self, rows: list) -> None:
+        todo = self._recover(rows) if self.failed else resume.unsent(rows, self.tails)
+        if not todo:
+            return
         try:
             sent_up_to = self._send_all(todo)
         except KafkaError:
@@ -128,7 +122,18 @@ class Delivery:
             raise
         for partition, row_id in sent_up_to.items():
             self.tails[partition] = max(self.tails[partition], row_id)
-        return len(todo)
+
+    def _recover(self, rows: list) -> list:
+        """After a failed attempt: a new client, and the rows that the partitions' tails, read again, lack."""
+        self.close()
+        self.producer = self._connect()
+        self.tails = self._read_tails()
+        self.failed = False
+        todo = resume.unsent(rows, self.tails)
+        self.log.info("re-read the partitions' tails: %d of rows %d..%d had arrived; %s", len(rows) - len(todo),
+                      rows[0][ID], rows[-1][ID], "sending the rest" if todo else
+                      "nothing left to send (only acknowledgements were lost)")
+        return todo
 
     def _send_all(self, rows: list) -> dict[int, int]:
         """Send and wait for every acknowledgement; each partition's highest row id sent. On failure, wait
