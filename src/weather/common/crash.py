@@ -17,20 +17,20 @@ def no_hook(step: Enum, number: int | None = None) -> None:
     """The hook of a program that is not under a fault test."""
 
 
-def crash_hook(variable: str, steps: type[Enum], number: str | None = None,
+def crash_hook(variable: str, steps: type[Enum], number_name: str | None = None,
                environ: Mapping[str, str] = os.environ) -> Hook:
     """The hook that `environ[variable]` names among `steps`, or no_hook when it is unset or empty.
 
-    number: what the number after the step counts (the consumer's "batch_id"); None where the program's
+    number_name: what the number after the step counts (the consumer's "batch_id"); None where the program's
     steps carry no number, so a number given there is an error rather than a crash point never reached.
     """
     spec = environ.get(variable)
     if not spec:
         return no_hook
     name, has_number, number_text = spec.partition(":")
-    usage = f"<step>[:<{number}>]" if number else "<step>"
+    usage = f"<step>[:<{number_name}>]" if number_name else "<step>"
     try:
-        if has_number and not number:
+        if has_number and not number_name:
             raise ValueError(spec)
         target = steps(name)
         target_number = int(number_text) if has_number else None

@@ -107,12 +107,14 @@ class Delivery:
     def send(self, rows: list) -> int:
         """Send the rows Kafka does not hold yet, retrying until all are acknowledged; how many that was
         (rows delivered by an attempt that then failed count too: they were sent once)."""
-        unsent = len(resume.unsent(rows, self.tails))
-        retry(lambda: self._attempt(rows), f"sending rows {rows[0][ID]}..{rows[-1][ID]}", self.log, (KafkaError,))
-        return unsent
+        unsent = resume.unsent(rows, self.tails)
+        retry(lambda: self._attempt(rows, unsent), f"sending rows {rows[0][ID]}..{rows[-1][ID]}", self.log,
+              (KafkaError,))
+        return len(unsent)
 
-    def _attempt(self, rows: list) -> None:
-        todo = self._recover(rows) if self.failed else resume.unsent(rows, self.tails)
+    def _attempt(self, rows: list, unsent: list) -> None:
+        """Send `unsent`, or after a failed attempt what the tails read again say is still missing."""
+        todo = self._recover(rows) if self.failed else unsent
         if not todo:
             return
         try:
